@@ -1,0 +1,229 @@
+// firedrill: the command-line front door. Each subcommand is a thin layer
+// over a component; exit codes follow the contract in docs/CLI.md:
+// 0 ok, 1 an expectation failed, 2 bad usage or invalid file,
+// 3 aborted by a guardrail, 4 the harness could not do its job.
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "firedrill/core/clock.h"
+#include "firedrill/core/log.h"
+#include "firedrill/engine/format.h"
+#include "firedrill/engine/loader.h"
+#include "firedrill/engine/plan.h"
+#include "firedrill/gpu/device.h"
+
+namespace {
+
+using firedrill::engine::LoadOptions;
+using firedrill::engine::LoadResult;
+
+constexpr int kExitOk = 0;
+constexpr int kExitInvalid = 2;
+constexpr int kExitHarness = 4;
+
+struct GlobalOptions {
+  std::string log_format = "human";
+  std::string log_level = "info";
+};
+
+bool ParseOverrides(const std::vector<std::string>& raw, LoadOptions* options) {
+  for (const std::string& item : raw) {
+    const auto eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::cerr << "firedrill: -p " << item << ": expected name=value\n";
+      return false;
+    }
+    options->parameter_overrides.emplace_back(item.substr(0, eq), item.substr(eq + 1));
+  }
+  return true;
+}
+
+int Validate(const std::vector<std::string>& files, const std::vector<std::string>& overrides,
+             const std::string& format, bool quiet) {
+  LoadOptions options;
+  if (!ParseOverrides(overrides, &options)) return kExitInvalid;
+  bool all_valid = true;
+  nlohmann::ordered_json report = nlohmann::ordered_json::array();
+  for (const std::string& file : files) {
+    const LoadResult result = firedrill::engine::LoadFile(file, options);
+    all_valid = all_valid && result.ok();
+    std::string kind = result.scenario() ? "Scenario" : result.runbook() ? "Runbook" : "";
+    std::string name = result.scenario()  ? result.scenario()->metadata.name
+                       : result.runbook() ? result.runbook()->metadata.name
+                                          : "";
+    if (format == "json") {
+      nlohmann::ordered_json entry{{"file", file}, {"valid", result.ok()}};
+      if (!kind.empty()) entry["kind"] = kind, entry["name"] = name;
+      entry["diagnostics"] = nlohmann::ordered_json::array();
+      for (const auto& d : result.diagnostics) {
+        entry["diagnostics"].push_back({{"file", d.file}, {"line", d.line}, {"column", d.column}, {"message", d.message}});
+      }
+      report.push_back(std::move(entry));
+      continue;
+    }
+    for (const auto& diagnostic : result.diagnostics) std::cerr << diagnostic << '\n';
+    if (result.ok() && !quiet) std::cout << file << ": ok (" << kind << " " << name << ")\n";
+  }
+  if (format == "json") std::cout << report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+  return all_valid ? kExitOk : kExitInvalid;
+}
+
+int Plan(const std::string& file, const std::vector<std::string>& overrides) {
+  LoadOptions options;
+  if (!ParseOverrides(overrides, &options)) return kExitInvalid;
+  const LoadResult result = firedrill::engine::LoadFile(file, options);
+  for (const auto& diagnostic : result.diagnostics) std::cerr << diagnostic << '\n';
+  if (!result.ok()) return kExitInvalid;
+  if (result.scenario() == nullptr) {
+    std::cerr << file << ": is a Runbook; plan takes a Scenario\n";
+    return kExitInvalid;
+  }
+  firedrill::engine::DescribePlan(*result.scenario(), std::cout);
+  return kExitOk;
+}
+
+int Doctor(firedrill::Logger& logger, const std::string& backend) {
+  firedrill::gpu::BackendChoice choice;
+  if (!firedrill::gpu::ParseBackendChoice(backend, &choice)) {
+    std::cerr << "firedrill doctor: --device " << backend << ": expected auto, cuda, cpu or simulated\n";
+    return kExitInvalid;
+  }
+  auto device = firedrill::gpu::ProbeDevice(choice);
+  if (!device.ok()) {
+    logger.Error("gpu", "no usable device", {{"error", device.status().ToString()}});
+    return kExitHarness;
+  }
+  firedrill::gpu::LogDeviceChoice(logger, *device);
+  const firedrill::Status self_test = firedrill::gpu::RunSelfTest(*device);
+  if (!self_test.ok()) {
+    logger.Error("gpu", "device self-test failed", {{"error", self_test.ToString()}});
+    return kExitHarness;
+  }
+  logger.Info("gpu", "device self-test passed", {{"backend", std::string(firedrill::gpu::BackendName(device->backend))}});
+  for (const char* program : {"prometheus", "prometheus-alertmanager", "promtool", "prometheus-node-exporter"}) {
+    bool found = false;
+    const char* path_env = std::getenv("PATH");
+    std::string paths = path_env ? path_env : "";
+    for (std::size_t start = 0; start <= paths.size();) {
+      const std::size_t end = std::min(paths.find(':', start), paths.size());
+      const std::filesystem::path candidate = std::filesystem::path(paths.substr(start, end - start)) / program;
+      std::error_code error;
+      if (std::filesystem::is_regular_file(candidate, error)) found = true;
+      start = end + 1;
+    }
+    if (found) {
+      logger.Info("doctor", "found", {{"program", program}});
+    } else {
+      logger.Warn("doctor", "not found; managed monitoring needs it (scripts/install-deps installs it)",
+                  {{"program", program}});
+    }
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "Firedrill: chaos and load drills for GPU ML pipelines. A scenario file drives load and faults\n"
+      "against the pipeline, checks that the right alerts fire in time, runs the runbook's recovery\n"
+      "and checks that nothing was lost."};
+  app.footer(
+      "Examples:\n"
+      "  firedrill validate scenarios/*.yaml runbooks/*.yaml\n"
+      "  firedrill plan scenarios/gpu-memory-exhaustion.yaml -p hogShare=97%\n"
+      "  firedrill schema > firedrill.schema.json\n"
+      "  firedrill doctor\n"
+      "Exit codes: 0 ok, 1 an expectation failed, 2 bad usage or invalid file, 3 aborted by a guardrail,\n"
+      "4 the harness could not do its job. Docs: README.md, docs/SCENARIOS.md, docs/CLI.md.");
+  app.set_version_flag("--version", std::string("firedrill ") + FIREDRILL_VERSION);
+  app.require_subcommand(1);
+  GlobalOptions global;
+  app.add_option("--log-format", global.log_format, "log lines as human text or JSON lines")
+      ->check(CLI::IsMember({"human", "json"}))
+      ->capture_default_str();
+  app.add_option("--log-level", global.log_level, "lowest level logged")
+      ->check(CLI::IsMember({"debug", "info", "warning", "error"}))
+      ->capture_default_str();
+
+  std::vector<std::string> files;
+  std::vector<std::string> overrides;
+  std::string format = "text";
+  bool quiet = false;
+  auto* validate = app.add_subcommand(
+      "validate", "Check scenario and runbook files: structure, types, units, names and references");
+  validate->add_option("files", files, "scenario or runbook files")->required();
+  validate->add_option("-p,--param", overrides, "override a scenario parameter: name=value (repeatable)");
+  validate->add_option("--format", format, "text (one line per problem) or json")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  validate->add_flag("-q,--quiet", quiet, "print nothing for valid files");
+  validate->footer(
+      "Every problem is one line: file:line:column: what is wrong, what was expected.\n"
+      "Exit 0 when every file is valid, 2 otherwise.\n"
+      "Examples:\n"
+      "  firedrill validate scenarios/*.yaml runbooks/*.yaml\n"
+      "  firedrill validate scenarios/system-down.yaml -p rate=5/s --format json");
+
+  std::string plan_file;
+  auto* plan = app.add_subcommand("plan", "Print what a scenario would run: phases, faults, runbook and verdicts");
+  plan->add_option("scenario", plan_file, "scenario file")->required();
+  plan->add_option("-p,--param", overrides, "override a scenario parameter: name=value (repeatable)");
+  plan->footer(
+      "Examples:\n"
+      "  firedrill plan scenarios/pipeline-stage-timeout.yaml\n"
+      "  firedrill plan scenarios/gpu-memory-exhaustion.yaml -p hogShare=97%");
+
+  std::string schema_kind = "all";
+  auto* schema = app.add_subcommand("schema", "Print the JSON Schema of scenario and runbook files, for editors");
+  schema->add_option("--kind", schema_kind, "all, scenario or runbook")
+      ->check(CLI::IsMember({"all", "scenario", "runbook"}))
+      ->capture_default_str();
+  schema->footer(
+      "Examples:\n"
+      "  firedrill schema > firedrill.schema.json\n"
+      "  # VS Code (YAML extension): \"yaml.schemas\": {\"firedrill.schema.json\": \"scenarios/*.yaml\"}");
+
+  std::string device = "auto";
+  auto* doctor = app.add_subcommand("doctor", "Check this machine: device backend, GPU self-test, monitoring servers");
+  doctor->add_option("--device", device, "auto, cuda, cpu or simulated")->capture_default_str();
+  doctor->footer(
+      "Exit 0 when the chosen device works, 4 when it does not.\n"
+      "Examples:\n"
+      "  firedrill doctor\n"
+      "  firedrill doctor --device cuda");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? kExitOk : kExitInvalid;
+  }
+
+  firedrill::RealClock clock;
+  firedrill::LogLevel level = firedrill::LogLevel::kInfo;
+  firedrill::ParseLogLevel(global.log_level, &level);
+  firedrill::Logger logger(std::cerr, clock,
+                           global.log_format == "json" ? firedrill::LogFormat::kJson : firedrill::LogFormat::kHuman,
+                           level);
+  try {
+    if (validate->parsed()) return Validate(files, overrides, format, quiet);
+    if (plan->parsed()) return Plan(plan_file, overrides);
+    if (schema->parsed()) {
+      std::cout << firedrill::engine::JsonSchema(schema_kind).dump(2) << '\n';
+      return kExitOk;
+    }
+    if (doctor->parsed()) return Doctor(logger, device);
+  } catch (const std::exception& e) {
+    // Components report through Status; this is a last line of defence so a
+    // bug never ends in a stack trace.
+    logger.Error("firedrill", "internal error", {{"error", e.what()}});
+    return kExitHarness;
+  }
+  return kExitInvalid;
+}

@@ -1,0 +1,39 @@
+# Shared compile settings and helpers for every Firedrill target.
+
+add_library(firedrill_warnings INTERFACE)
+target_compile_options(firedrill_warnings INTERFACE
+  $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor>
+  $<$<AND:$<COMPILE_LANGUAGE:CXX>,$<BOOL:${FIREDRILL_WERROR}>>:-Werror>)
+
+if(FIREDRILL_SANITIZE)
+  set(_firedrill_san -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_compile_options($<$<COMPILE_LANGUAGE:CXX>:${_firedrill_san}>)
+  add_link_options(${_firedrill_san})
+endif()
+
+# firedrill_library(NAME SOURCES... [DEPS ...] [PRIVATE_DEPS ...])
+# Builds component NAME from the folder it is called in, as target
+# firedrill_NAME with the alias firedrill::NAME. The public header folder is
+# include/ (holding firedrill/NAME/*.h); sources stay private to the component.
+function(firedrill_library name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;PRIVATE_DEPS" ${ARGN})
+  add_library(firedrill_${name} STATIC ${ARG_SOURCES})
+  add_library(firedrill::${name} ALIAS firedrill_${name})
+  target_include_directories(firedrill_${name}
+    PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include
+    PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src)
+  target_link_libraries(firedrill_${name} PUBLIC ${ARG_DEPS} PRIVATE firedrill_warnings ${ARG_PRIVATE_DEPS})
+  set_target_properties(firedrill_${name} PROPERTIES POSITION_INDEPENDENT_CODE ON)
+endfunction()
+
+# firedrill_test(NAME SOURCES... DEPS ... [LABELS ...])
+# One GoogleTest executable registered with ctest, test by test.
+function(firedrill_test name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gmock GTest::gtest_main firedrill_warnings)
+  gtest_discover_tests(${name}
+    WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
+    PROPERTIES LABELS "unit;${ARG_LABELS}"
+    DISCOVERY_TIMEOUT 60)
+endfunction()

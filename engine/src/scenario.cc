@@ -1,0 +1,75 @@
+#include "firedrill/engine/scenario.h"
+
+namespace firedrill::engine {
+namespace {
+
+const nlohmann::json* Field(const nlohmann::json& fields, std::string_view key) {
+  if (!fields.is_object()) return nullptr;
+  auto it = fields.find(std::string(key));
+  if (it == fields.end() || !it->is_string()) return nullptr;
+  return &*it;
+}
+
+}  // namespace
+
+bool Spec::Has(std::string_view key) const {
+  return fields.is_object() && fields.contains(std::string(key));
+}
+
+std::string Spec::Text(std::string_view key, std::string fallback) const {
+  const nlohmann::json* value = Field(fields, key);
+  return value ? value->get<std::string>() : fallback;
+}
+
+double Spec::Number(std::string_view key, double fallback) const {
+  const nlohmann::json* value = Field(fields, key);
+  return value ? std::stod(value->get<std::string>()) : fallback;
+}
+
+std::int64_t Spec::Integer(std::string_view key, std::int64_t fallback) const {
+  const nlohmann::json* value = Field(fields, key);
+  return value ? std::stoll(value->get<std::string>()) : fallback;
+}
+
+bool Spec::Boolean(std::string_view key, bool fallback) const {
+  const nlohmann::json* value = Field(fields, key);
+  if (!value) return fallback;
+  const std::string text = value->get<std::string>();
+  return text == "true" || text == "True" || text == "TRUE";
+}
+
+Duration Spec::DurationOr(std::string_view key, Duration fallback) const {
+  const nlohmann::json* value = Field(fields, key);
+  if (!value) return fallback;
+  auto parsed = ParseDuration(value->get<std::string>());
+  return parsed.ok() ? *parsed : fallback;
+}
+
+Rate Spec::RateOr(std::string_view key, Rate fallback) const {
+  const nlohmann::json* value = Field(fields, key);
+  if (!value) return fallback;
+  auto parsed = ParseRate(value->get<std::string>());
+  return parsed.ok() ? *parsed : fallback;
+}
+
+std::uint64_t Spec::SizeOr(std::string_view key, std::uint64_t fallback) const {
+  const nlohmann::json* value = Field(fields, key);
+  if (!value) return fallback;
+  auto parsed = ParseSize(value->get<std::string>());
+  return parsed.ok() ? *parsed : fallback;
+}
+
+double Spec::RatioOr(std::string_view key, double fallback) const {
+  const nlohmann::json* value = Field(fields, key);
+  if (!value) return fallback;
+  auto parsed = ParseRatio(value->get<std::string>());
+  return parsed.ok() ? *parsed : fallback;
+}
+
+Duration Scenario::WorkloadDuration() const {
+  Duration total{0};
+  for (const Phase& phase : phases) total += phase.duration;
+  return total;
+}
+
+}  // namespace firedrill::engine

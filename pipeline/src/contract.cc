@@ -1,0 +1,63 @@
+#include "firedrill/pipeline/contract.h"
+
+namespace firedrill::pipeline {
+
+const std::vector<MetricInfo>& Metrics() {
+  using enum MetricType;
+  static const std::vector<MetricInfo> metrics = {
+      {"hsof_gpu_utilization_percent", kGauge, {"gpu_id"}, "GPU busy time, percent", true},
+      {"hsof_gpu_memory_used_bytes", kGauge, {"gpu_id"}, "device memory in use", true},
+      {"hsof_gpu_memory_total_bytes", kGauge, {"gpu_id"}, "device memory the pipeline may use", true},
+      {"hsof_gpu_temperature_celsius", kGauge, {"gpu_id"}, "die temperature", true},
+      {"hsof_stage_duration_seconds", kGauge, {"stage"}, "how long the stage's current execution has been running"},
+      {"hsof_selection_quality_score", kGauge, {}, "quality of the last completed selection (0..1)"},
+      {"hsof_metamodel_inference_latency_seconds", kHistogram, {}, "metamodel inference batch latency"},
+      {"hsof_errors_total", kCounter, {}, "failed jobs and stage errors"},
+      {"hsof_requests_total", kCounter, {"status"}, "API requests by HTTP status"},
+      {"hsof_request_duration_seconds", kHistogram, {}, "API request and job latency"},
+      {"hsof_features_processed_total", kCounter, {}, "features read by stage 1"},
+      {"hsof_datasets_processed_total", kCounter, {}, "jobs completed"},
+      {"hsof_feature_reduction_ratio", kGauge, {}, "stage-1 output features over input features"},
+      {"hsof_compute_cost_dollars_total", kCounter, {}, "modelled compute cost"},
+      {"hsof_health_check_status", kGauge, {"component"}, "1 healthy, 0 not"},
+      {"hsof_backup_failed_total", kCounter, {}, "failed backups"},
+      {"hsof_last_successful_backup_timestamp", kGauge, {}, "unix time of the last good backup"},
+      {"hsof_backup_storage_used_bytes", kGauge, {}, "bytes in the backup directory"},
+      {"hsof_backup_storage_total_bytes", kGauge, {}, "capacity of the backup directory"},
+  };
+  return metrics;
+}
+
+const std::vector<std::string>& HealthStatuses() {
+  static const std::vector<std::string> statuses = {"HEALTHY", "WARNING", "CRITICAL", "UNKNOWN"};
+  return statuses;
+}
+
+const std::vector<std::string>& HealthComponents() {
+  static const std::vector<std::string> components = {"gpu", "pipeline", "model", "database", "backup"};
+  return components;
+}
+
+const std::vector<ConfigKey>& ConfigKeys() {
+  static const std::vector<ConfigKey> keys = {
+      {"MAX_CONCURRENT_BATCHES", "device batches allowed at once"},
+      {"GPU_MEMORY_FRACTION", "share of device memory the arena may use"},
+      {"ENABLE_THERMAL_PROTECTION", "cut concurrency when the GPU runs hot"},
+      {"WORKERS", "job worker threads"},
+      {"STAGE1_VARIANCE_THRESHOLD", "minimum variance for a feature to pass stage 1"},
+      {"STAGE1_KEEP_RATIO", "share of features stage 1 keeps"},
+      {"METAMODEL_BATCH_SIZE", "candidate subsets scored per inference batch"},
+      {"ADMISSION_RATE", "jobs admitted per second (0: unlimited)"},
+      {"BACKUP_INTERVAL", "time between scheduled backups"},
+      {"BACKUP_RETENTION", "backups kept"},
+  };
+  return keys;
+}
+
+std::vector<std::string> ConfigKeyNames() {
+  std::vector<std::string> names;
+  for (const ConfigKey& key : ConfigKeys()) names.push_back(key.name);
+  return names;
+}
+
+}  // namespace firedrill::pipeline
