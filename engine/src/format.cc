@@ -142,7 +142,7 @@ const std::vector<Variant>& RunbookActions() {
        {Optional("olderThan", DurationValue("delete artifacts older than this"))}},
       {"restartTarget", "restart the target process (embedded target only)", {}},
       {"http", "send an HTTP request",
-       {Required("url", String("URL on the target, e.g. http://127.0.0.1:8080/health")),
+       {Required("url", String("a path on the target's HTTP API (/health), or a full http:// URL")),
         Optional("method", Enum({"GET", "POST", "PUT", "DELETE"}, "HTTP method (GET by default)")),
         Optional("body", String("request body")),
         Optional("expectStatus", Integer("status the step requires (2xx by default)", 100, 599))}},

@@ -1,6 +1,8 @@
 #include "firedrill/engine/loader.h"
 
+#include <algorithm>
 #include <cstring>
+#include <tuple>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -52,6 +54,7 @@ std::string ResolvePath(const std::string& base_file, const std::string& relativ
 struct ParameterEntry {
   Parameter parameter;
   const TreeNode* default_node = nullptr;
+  bool bad_value = false;  // already reported; uses are not reported again
 };
 
 class ParameterTable {
@@ -101,13 +104,14 @@ class ParameterTable {
   // Checks typed parameters' defaults and overrides.
   void CheckTypes(Diagnostics* diagnostics) {
     for (const std::string& name : order_) {
-      const ParameterEntry& entry = entries_.at(name);
+      ParameterEntry& entry = entries_.at(name);
       const spec::SchemaPtr type = TypeSchema(entry.parameter.type);
       if (type == nullptr) continue;
       if (entry.default_node != nullptr && entry.default_node->IsScalar()) {
         const std::string problem = Validator::CheckScalar(entry.parameter.default_value, *type);
         if (!problem.empty()) {
           validator_.Report(*entry.default_node, "parameters." + name + ".default: " + problem);
+          entry.bad_value = !entry.parameter.overridden;
         }
       }
       if (entry.parameter.overridden) {
@@ -115,6 +119,7 @@ class ParameterTable {
         if (!problem.empty()) {
           diagnostics->push_back(Diagnostic{"command line", 0, 0,
                                             "-p " + name + "=" + entry.parameter.value + ": " + problem});
+          entry.bad_value = true;
         }
       }
     }
@@ -187,6 +192,7 @@ class ParameterTable {
       const std::size_t close = text.find('}', i + 2);
       if (close == std::string::npos) {
         validator_.Report(node, path + ": unterminated parameter reference; expected ${name}");
+        node.reported = true;
         return;
       }
       const std::string name = text.substr(i + 2, close - i - 2);
@@ -197,9 +203,11 @@ class ParameterTable {
         if (!suggestion.empty()) message += "; did you mean " + Quote(suggestion) + "?";
         else message += "; declare it under parameters";
         validator_.Report(node, std::move(message));
+        node.reported = true;
         return;
       }
       out += it->second.parameter.value;
+      node.reported = node.reported || it->second.bad_value;
       used.push_back(name);
       i = close + 1;
     }
@@ -381,6 +389,10 @@ class ScenarioChecker {
         runbook_options.check_references = false;
         runbook_options.parameter_overrides.clear();
         LoadResult loaded = LoadFile(out.runbook_path, runbook_options);
+        if (!loaded.ok()) {
+          validator_.Report(*runbook, "recovery.runbook: runbook file " + Quote(runbook->scalar) +
+                                          " is not valid; its problems follow");
+        }
         for (Diagnostic& diagnostic : loaded.diagnostics) diagnostics_->push_back(std::move(diagnostic));
         if (loaded.scenario() != nullptr) {
           validator_.Report(*runbook, "recovery.runbook: " + Quote(runbook->scalar) +
@@ -468,6 +480,7 @@ class ScenarioChecker {
     std::string message = path + ": event " + Quote(text) + " names no phase or injection " + Quote(name);
     const std::string suggestion = ClosestMatch(name, names);
     if (!suggestion.empty()) message += "; did you mean " + Quote(suggestion + "." + suffix) + "?";
+    else message += "; phases and injections are: " + JoinNames(names);
     validator_.Report(event, std::move(message));
   }
 
@@ -484,6 +497,30 @@ class ScenarioChecker {
   Duration workload_end_{0};
   bool has_recovery_ = false;
 };
+
+void CheckRunbookSteps(const TreeNode& root, Validator& validator) {
+  const TreeNode* steps = root.Find("steps");
+  if (steps->items.empty()) validator.Report(*steps, "steps: a runbook needs at least one step");
+  for (std::size_t i = 0; i < steps->items.size(); ++i) {
+    const TreeNode& step = steps->items[i];
+    const std::string path = ItemPath("steps", step, i);
+    const std::string action = step.Find("action")->scalar;
+    if (action == "http") {
+      const TreeNode* url = step.Find("url");
+      const std::string& text = url->scalar;
+      if (text.rfind("/", 0) != 0 && text.rfind("http://", 0) != 0 && text.rfind("https://", 0) != 0) {
+        validator.Report(*url, path + ".url: " + Quote(text) +
+                                   " is neither a path on the target (/health) nor an http:// or https:// URL");
+      }
+    }
+    if (action == "exec" && step.Find("argv")->items.empty()) {
+      validator.Report(*step.Find("argv"), path + ".argv: needs at least the program to run");
+    }
+    if (const TreeNode* timeout = step.Find("timeout"); timeout != nullptr && DurationOf(*timeout) == Duration(0)) {
+      validator.Report(*timeout, path + ".timeout: must be longer than 0s");
+    }
+  }
+}
 
 // ---- model building (after validation) ------------------------------------
 
@@ -598,9 +635,7 @@ void BuildScenario(const std::string& file, const TreeNode& root, Scenario* scen
   }
 }
 
-}  // namespace
-
-LoadResult LoadText(const std::string& path, const std::string& text, const LoadOptions& options) {
+LoadResult LoadUnsorted(const std::string& path, const std::string& text, const LoadOptions& options) {
   LoadResult result;
   TreeNode root;
   if (!ParseTree(path, text, &root, &result.diagnostics)) return result;
@@ -631,6 +666,8 @@ LoadResult LoadText(const std::string& path, const std::string& text, const Load
   if (kind_name == "Runbook") {
     validator.Check(root, *RunbookSchema(), "");
     if (!result.diagnostics.empty()) return result;
+    CheckRunbookSteps(root, validator);
+    if (!result.diagnostics.empty()) return result;
     result.document = BuildRunbook(path, root);
     return result;
   }
@@ -650,6 +687,20 @@ LoadResult LoadText(const std::string& path, const std::string& text, const Load
   if (!result.diagnostics.empty()) return result;
   BuildScenario(path, root, &scenario);
   result.document = std::move(scenario);
+  return result;
+}
+
+}  // namespace
+
+LoadResult LoadText(const std::string& path, const std::string& text, const LoadOptions& options) {
+  LoadResult result = LoadUnsorted(path, text, options);
+  // Command-line problems first, then this file's in reading order, then
+  // those of the files it names.
+  const auto rank = [&](const Diagnostic& d) { return d.file == "command line" ? 0 : d.file == path ? 1 : 2; };
+  std::stable_sort(result.diagnostics.begin(), result.diagnostics.end(),
+                   [&](const Diagnostic& a, const Diagnostic& b) {
+                     return std::make_tuple(rank(a), a.line, a.column) < std::make_tuple(rank(b), b.line, b.column);
+                   });
   return result;
 }
 

@@ -76,7 +76,8 @@ void DescribePlan(const Scenario& scenario, std::ostream& out) {
     out << ") must hold before any fault\n";
   }
   out << "timeline:\n";
-  for (const Event& event : events) out << "  " << std::left << std::setw(12) << at(event.at) << " " << event.text << "\n";
+  const int width = scale == 1 ? 12 : 26;
+  for (const Event& event : events) out << "  " << std::left << std::setw(width) << at(event.at) << " " << event.text << "\n";
   if (scenario.recovery) {
     const Recovery& recovery = *scenario.recovery;
     out << "recovery: runbook " << recovery.runbook.metadata.name << " (" << recovery.runbook_path << ")";

@@ -106,6 +106,17 @@ std::pair<int, int> PositionOf(const std::string& text, std::size_t offset) {
   return {line, column};
 }
 
+bool LineStartsWithTab(const std::string& text, int line) {
+  std::size_t offset = 0;
+  for (int current = 1; current < line; ++current) {
+    offset = text.find('\n', offset);
+    if (offset == std::string::npos) return false;
+    ++offset;
+  }
+  while (offset < text.size() && text[offset] == ' ') ++offset;
+  return offset < text.size() && text[offset] == '\t';
+}
+
 }  // namespace
 
 const TreeNode* TreeNode::Find(std::string_view key) const {
@@ -159,7 +170,9 @@ bool ParseTree(const std::string& file, const std::string& text, TreeNode* root,
   } catch (const YAML::Exception& e) {
     const int line = e.mark.line >= 0 ? e.mark.line + 1 : 1;
     const int column = e.mark.column >= 0 ? e.mark.column + 1 : 1;
-    diagnostics->push_back(Diagnostic{file, line, column, "not valid YAML: " + e.msg});
+    std::string message = "not valid YAML: " + e.msg;
+    if (LineStartsWithTab(text, line)) message += " (YAML indents with spaces; this line starts with a tab)";
+    diagnostics->push_back(Diagnostic{file, line, column, std::move(message)});
     return false;
   } catch (const std::exception& e) {
     diagnostics->push_back(Diagnostic{file, 1, 1, std::string("not valid YAML: ") + e.what()});

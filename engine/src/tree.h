@@ -30,6 +30,9 @@ struct TreeNode {
   // Set when a parameter supplied the value, for messages:
   // "parameter \"rate\" (from -p)".
   std::string origin;
+  // Set once a problem with this value has been reported (an undefined
+  // parameter, say), so the validator does not report it again.
+  bool reported = false;
 
   const TreeNode* Find(std::string_view key) const;
   TreeNode* Find(std::string_view key);

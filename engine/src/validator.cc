@@ -12,7 +12,7 @@ namespace {
 
 using spec::Type;
 
-std::string Where(const std::string& path) { return path.empty() ? "the top level" : path; }
+std::string Where(const std::string& path) { return path.empty() ? "at the top level" : "in " + path; }
 std::string Prefix(const std::string& path) { return path.empty() ? "" : path + ": "; }
 
 std::string Quote(const std::string& text) { return "\"" + text + "\""; }
@@ -45,6 +45,18 @@ std::string WithSuggestion(std::string message, const std::string& word,
   if (!suggestion.empty()) return message + "; did you mean " + Quote(suggestion) + "?";
   if (list_all) return message + "; expected one of: " + JoinNames(candidates);
   return message;
+}
+
+// For a key that is not valid here but is valid in another variant of the
+// same union: that variant's kind.
+std::string VariantOwning(const spec::Schema& schema, const std::string& key) {
+  if (schema.type != Type::kUnion) return "";
+  for (const spec::Variant& variant : schema.variants) {
+    for (const spec::Field& field : variant.fields) {
+      if (field.name == key) return variant.kind;
+    }
+  }
+  return "";
 }
 
 }  // namespace
@@ -188,6 +200,7 @@ void Validator::Check(const TreeNode& node, const spec::Schema& schema, const st
       return;
     }
     default: {
+      if (node.reported) return;
       if (node.kind != TreeNode::Kind::kScalar) return mismatch();
       std::string problem = CheckScalar(node.scalar, schema);
       if (problem.empty()) return;
@@ -209,9 +222,12 @@ void Validator::CheckFields(const TreeNode& node, const std::vector<const spec::
       if (candidate->name == key.name) field = candidate;
     }
     if (field == nullptr) {
-      Report(key.line, key.column,
-             WithSuggestion("unknown key " + Quote(key.name) + " in " + Where(path), key.name, names,
-                            names.size() <= 12));
+      std::string message = "unknown key " + Quote(key.name) + " " + Where(path);
+      if (const std::string owner = VariantOwning(schema, key.name); !owner.empty()) {
+        Report(key.line, key.column, message + "; it belongs to " + schema.discriminator + " " + Quote(owner));
+      } else {
+        Report(key.line, key.column, WithSuggestion(message, key.name, names, names.size() <= 12));
+      }
       continue;
     }
     Check(value, *field->schema, FieldPath(path, key.name));

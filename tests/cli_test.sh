@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# cli_test.sh FIREDRILL: the command line's contract — help with examples,
+# exit codes, JSON output — checked against the real binary.
+set -u
+firedrill=$1
+failures=0
+check() {  # check DESCRIPTION EXPECTED_RC COMMAND...
+  local description=$1 expected=$2; shift 2
+  "$@" >/tmp/firedrill-cli-test.$$ 2>&1
+  local rc=$?
+  if [ "$rc" -ne "$expected" ]; then
+    echo "FAIL: $description: exit $rc, expected $expected"; cat /tmp/firedrill-cli-test.$$; failures=$((failures + 1))
+  else
+    echo "ok: $description"
+  fi
+}
+contains() {  # contains DESCRIPTION TEXT
+  if grep -qF -- "$2" /tmp/firedrill-cli-test.$$; then echo "ok: $1"; else
+    echo "FAIL: $1: output lacks '$2'"; cat /tmp/firedrill-cli-test.$$; failures=$((failures + 1)); fi
+}
+trap 'rm -f /tmp/firedrill-cli-test.$$' EXIT
+
+check "--help exits 0" 0 "$firedrill" --help
+contains "--help shows examples" "Examples:"
+for sub in validate plan schema doctor; do
+  check "$sub --help exits 0" 0 "$firedrill" "$sub" --help
+  contains "$sub --help shows an example" "  firedrill $sub"
+done
+check "--version" 0 "$firedrill" --version
+contains "--version names the program" "firedrill 0."
+check "no subcommand is bad usage" 2 "$firedrill"
+check "unknown subcommand is bad usage" 2 "$firedrill" frobnicate
+check "unknown flag is bad usage" 2 "$firedrill" validate --frobnicate scenarios/system-down.yaml
+check "-p without = is bad usage" 2 "$firedrill" validate -p rate scenarios/system-down.yaml
+check "valid files exit 0" 0 "$firedrill" validate scenarios/system-down.yaml runbooks/system-down.yaml
+contains "valid files are confirmed" "scenarios/system-down.yaml: ok (Scenario system-down)"
+check "one invalid file among valid ones exits 2" 2 "$firedrill" validate scenarios/system-down.yaml tests/scenarios/invalid/unknown-top-key.yaml
+check "json output" 2 "$firedrill" validate --format json tests/scenarios/invalid/unknown-top-key.yaml
+contains "json output carries the message" '"message": "unknown key \"timline\" at the top level; did you mean \"timeline\"?"'
+check "plan prints the timeline" 0 "$firedrill" plan scenarios/system-down.yaml -p rate=3/s
+contains "plan shows the override" "parameter rate = 3/s  (set with -p; default 2/s)"
+check "plan of a runbook is refused" 2 "$firedrill" plan runbooks/system-down.yaml
+check "schema prints JSON" 0 "$firedrill" schema --kind runbook
+contains "schema is JSON Schema" '"$schema": "https://json-schema.org/draft/2020-12/schema"'
+check "doctor on the CPU" 0 "$firedrill" doctor --device cpu
+contains "doctor logs the device choice in one line" "gpu: using the cpu backend"
+check "doctor in JSON lines" 0 "$firedrill" --log-format json doctor --device cpu
+contains "JSON log lines" '"component":"gpu"'
+check "doctor with a bad device is bad usage" 2 "$firedrill" doctor --device rocm
+echo "$failures failure(s)"
+[ "$failures" -eq 0 ]

@@ -1,0 +1,143 @@
+#include "firedrill/core/clock.h"
+
+#include <gtest/gtest.h>
+
+#include <future>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace firedrill {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(SimulatedClockTest, TimeMovesOnlyWhenAdvanced) {
+  SimulatedClock clock;
+  const MonotonicTime start = clock.Now();
+  EXPECT_EQ(clock.Now(), start);
+  clock.Advance(1500ms);
+  EXPECT_EQ(clock.Now() - start, 1500ms);
+  EXPECT_EQ(clock.WallNow() - SimulatedClock().WallNow(), 1500ms);
+}
+
+TEST(SimulatedClockTest, TimersFireByDeadlineThenBySchedulingOrder) {
+  SimulatedClock clock;
+  std::vector<std::string> fired;
+  clock.ScheduleAfter(3s, [&] { fired.push_back("c@3s"); });
+  clock.ScheduleAfter(1s, [&] { fired.push_back("a@1s"); });
+  clock.ScheduleAfter(2s, [&] { fired.push_back("b1@2s"); });
+  clock.ScheduleAfter(2s, [&] { fired.push_back("b2@2s"); });
+  clock.ScheduleAfter(2s, [&] { fired.push_back("b3@2s"); });
+  clock.Advance(2s);
+  EXPECT_EQ(fired, (std::vector<std::string>{"a@1s", "b1@2s", "b2@2s", "b3@2s"}));
+  clock.Advance(999ms);
+  EXPECT_EQ(fired.size(), 4u);
+  clock.Advance(1ms);
+  EXPECT_EQ(fired.back(), "c@3s");
+  EXPECT_EQ(clock.PendingTimers(), 0u);
+}
+
+TEST(SimulatedClockTest, CallbackSeesItsOwnDeadlineAsNow) {
+  SimulatedClock clock;
+  const MonotonicTime start = clock.Now();
+  std::vector<Duration> seen;
+  clock.ScheduleAfter(250ms, [&] { seen.push_back(clock.Now() - start); });
+  clock.ScheduleAfter(4s, [&] { seen.push_back(clock.Now() - start); });
+  clock.Advance(10s);
+  EXPECT_EQ(seen, (std::vector<Duration>{250ms, 4s}));
+  EXPECT_EQ(clock.Now() - start, 10s);
+}
+
+TEST(SimulatedClockTest, TimersScheduledByCallbacksFireInTheSameAdvance) {
+  SimulatedClock clock;
+  int ticks = 0;
+  std::function<void()> tick = [&] {
+    ++ticks;
+    clock.ScheduleAfter(1s, tick);  // a periodic timer
+  };
+  clock.ScheduleAfter(1s, tick);
+  clock.Advance(10s);
+  EXPECT_EQ(ticks, 10);
+  EXPECT_EQ(clock.PendingTimers(), 1u);
+}
+
+TEST(SimulatedClockTest, CancelledTimersNeverFire) {
+  SimulatedClock clock;
+  bool fired = false;
+  const TimerId id = clock.ScheduleAfter(1s, [&] { fired = true; });
+  EXPECT_TRUE(clock.Cancel(id));
+  EXPECT_FALSE(clock.Cancel(id));
+  clock.Advance(5s);
+  EXPECT_FALSE(fired);
+}
+
+TEST(SimulatedClockTest, PastDeadlinesFireOnTheNextAdvance) {
+  SimulatedClock clock;
+  clock.Advance(10s);
+  bool fired = false;
+  clock.ScheduleAt(clock.Now() - 5s, [&] { fired = true; });
+  clock.Advance(0s);
+  EXPECT_TRUE(fired);
+}
+
+TEST(SimulatedClockTest, AdvanceToNextTimerJumpsExactly) {
+  SimulatedClock clock;
+  const MonotonicTime start = clock.Now();
+  int fired = 0;
+  clock.ScheduleAfter(7s, [&] { ++fired; });
+  clock.ScheduleAfter(7s, [&] { ++fired; });
+  EXPECT_TRUE(clock.AdvanceToNextTimer());
+  EXPECT_EQ(fired, 2);
+  EXPECT_EQ(clock.Now() - start, 7s);
+  EXPECT_FALSE(clock.AdvanceToNextTimer());
+}
+
+TEST(SimulatedClockTest, SleepUntilWakesWhenTimeIsAdvancedPastIt) {
+  SimulatedClock clock;
+  const MonotonicTime deadline = clock.Now() + 30s;
+  std::promise<MonotonicTime> woke;
+  std::thread sleeper([&] {
+    clock.SleepUntil(deadline);
+    woke.set_value(clock.Now());
+  });
+  clock.WaitForSleepers(1);
+  clock.Advance(29s);
+  auto result = woke.get_future();
+  // Still asleep: time has not reached the deadline. wait_for(0) only polls.
+  EXPECT_EQ(result.wait_for(0s), std::future_status::timeout);
+  clock.Advance(1s);
+  sleeper.join();
+  EXPECT_GE(result.get(), deadline);
+  EXPECT_EQ(clock.Sleepers(), 0);
+}
+
+TEST(RealClockTest, DueTimerFiresOnTheTimerThread) {
+  RealClock clock;
+  std::promise<std::thread::id> fired;
+  clock.ScheduleAfter(0s, [&] { fired.set_value(std::this_thread::get_id()); });
+  auto future = fired.get_future();
+  ASSERT_EQ(future.wait_for(30s), std::future_status::ready);
+  EXPECT_NE(future.get(), std::this_thread::get_id());
+}
+
+TEST(RealClockTest, CancelledTimerDoesNotFireAndShutdownIsClean) {
+  bool fired = false;
+  {
+    RealClock clock;
+    const TimerId id = clock.ScheduleAfter(1h, [&] { fired = true; });
+    EXPECT_TRUE(clock.Cancel(id));
+    clock.ScheduleAfter(2h, [&] { fired = true; });  // pending at destruction
+  }
+  EXPECT_FALSE(fired);
+}
+
+TEST(RealClockTest, NowIsMonotonic) {
+  RealClock clock;
+  const MonotonicTime a = clock.Now();
+  const MonotonicTime b = clock.Now();
+  EXPECT_LE(a, b);
+}
+
+}  // namespace
+}  // namespace firedrill
