@@ -189,6 +189,12 @@ int main(int argc, char** argv) {
       "  firedrill schema > firedrill.schema.json\n"
       "  # VS Code (YAML extension): \"yaml.schemas\": {\"firedrill.schema.json\": \"scenarios/*.yaml\"}");
 
+  auto* reference = app.add_subcommand(
+      "reference", "Print the Markdown reference of injectors, arrivals, checks, expectations and actions");
+  reference->footer(
+      "Examples:\n"
+      "  firedrill reference > docs/REFERENCE.md");
+
   std::string device = "auto";
   auto* doctor = app.add_subcommand("doctor", "Check this machine: device backend, GPU self-test, monitoring servers");
   doctor->add_option("--device", device, "auto, cuda, cpu or simulated")->capture_default_str();
@@ -216,6 +222,10 @@ int main(int argc, char** argv) {
     if (plan->parsed()) return Plan(plan_file, overrides);
     if (schema->parsed()) {
       std::cout << firedrill::engine::JsonSchema(schema_kind).dump(2) << '\n';
+      return kExitOk;
+    }
+    if (reference->parsed()) {
+      std::cout << firedrill::engine::ReferenceMarkdown();
       return kExitOk;
     }
     if (doctor->parsed()) return Doctor(logger, device);

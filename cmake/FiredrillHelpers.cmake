@@ -5,7 +5,12 @@ target_compile_options(firedrill_warnings INTERFACE
   $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor>
   $<$<AND:$<COMPILE_LANGUAGE:CXX>,$<BOOL:${FIREDRILL_WERROR}>>:-Werror>)
 
-if(FIREDRILL_SANITIZE)
+if(FIREDRILL_BUILD_FUZZERS)
+  # Coverage instrumentation for libFuzzer, plus the sanitizers that turn
+  # silent memory errors into findings.
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+elseif(FIREDRILL_SANITIZE)
   set(_firedrill_san -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   add_compile_options($<$<COMPILE_LANGUAGE:CXX>:${_firedrill_san}>)
   add_link_options(${_firedrill_san})

@@ -22,7 +22,7 @@ trap 'rm -f /tmp/firedrill-cli-test.$$' EXIT
 
 check "--help exits 0" 0 "$firedrill" --help
 contains "--help shows examples" "Examples:"
-for sub in validate plan schema doctor; do
+for sub in validate plan schema reference doctor; do
   check "$sub --help exits 0" 0 "$firedrill" "$sub" --help
   contains "$sub --help shows an example" "  firedrill $sub"
 done
@@ -47,5 +47,11 @@ contains "doctor logs the device choice in one line" "gpu: using the cpu backend
 check "doctor in JSON lines" 0 "$firedrill" --log-format json doctor --device cpu
 contains "JSON log lines" '"component":"gpu"'
 check "doctor with a bad device is bad usage" 2 "$firedrill" doctor --device rocm
+if "$firedrill" reference | diff -u docs/REFERENCE.md - >/tmp/firedrill-cli-test.$$; then
+  echo "ok: docs/REFERENCE.md matches firedrill reference"
+else
+  echo "FAIL: docs/REFERENCE.md is stale; regenerate it with: firedrill reference > docs/REFERENCE.md"
+  cat /tmp/firedrill-cli-test.$$; failures=$((failures + 1))
+fi
 echo "$failures failure(s)"
 [ "$failures" -eq 0 ]

@@ -12,6 +12,7 @@
 namespace firedrill::engine {
 
 struct TreeNode;
+struct TreeEntry;
 
 struct TreeKey {
   std::string name;
@@ -26,7 +27,7 @@ struct TreeNode {
   int column = 0;
   std::string scalar;
   std::vector<TreeNode> items;
-  std::vector<std::pair<TreeKey, TreeNode>> entries;
+  std::vector<TreeEntry> entries;  // in file order
   // Set when a parameter supplied the value, for messages:
   // "parameter \"rate\" (from -p)".
   std::string origin;
@@ -37,6 +38,11 @@ struct TreeNode {
   const TreeNode* Find(std::string_view key) const;
   TreeNode* Find(std::string_view key);
   bool IsScalar() const { return kind == Kind::kScalar; }
+};
+
+struct TreeEntry {
+  TreeKey key;
+  TreeNode value;
 };
 
 struct ParseLimits {

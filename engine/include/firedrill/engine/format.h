@@ -24,6 +24,10 @@ const std::vector<spec::Variant>& CheckKinds();
 const std::vector<spec::Variant>& ExpectationKinds();
 const std::vector<spec::Variant>& GuardrailKinds();
 
+// The reference tables of docs/REFERENCE.md, generated from the formats so
+// the docs cannot drift from what the validator accepts.
+std::string ReferenceMarkdown();
+
 // One JSON Schema document covering both kinds, selected by `kind`.
 // `which` is "all", "scenario" or "runbook".
 nlohmann::ordered_json JsonSchema(std::string_view which = "all");
