@@ -236,8 +236,8 @@ class ScenarioChecker {
 
   void Run(Scenario* scenario) {
     LoadRules(scenario);
-    CollectNames(scenario);
-    CheckTimeline(scenario);
+    CollectNames();
+    CheckTimeline();
     CheckReferences();
     CheckTarget();
     LoadRecovery(scenario);
@@ -271,7 +271,7 @@ class ScenarioChecker {
     scenario->known_alerts.assign(alerts_.begin(), alerts_.end());
   }
 
-  void CollectNames(Scenario* scenario) {
+  void CollectNames() {
     Duration offset{0};
     const TreeNode* phases = root_.Find("workload")->Find("phases");
     for (const TreeNode& phase : phases->items) {
@@ -285,7 +285,6 @@ class ScenarioChecker {
       for (const TreeNode& injection : timeline->items) AddEventSource(*injection.Find("name"), "injection");
     }
     has_recovery_ = root_.Find("recovery") != nullptr;
-    (void)scenario;
   }
 
   void AddEventSource(const TreeNode& name, const std::string& what) {
@@ -303,7 +302,7 @@ class ScenarioChecker {
     }
   }
 
-  void CheckTimeline(Scenario*) {
+  void CheckTimeline() {
     const TreeNode* timeline = root_.Find("timeline");
     if (timeline == nullptr) return;
     for (std::size_t i = 0; i < timeline->items.size(); ++i) {
