@@ -229,9 +229,10 @@ Json ToJsonSchema(const Schema& schema) {
       return with_description(
           Json{{"type", "object"}, {"additionalProperties", ToJsonSchema(*schema.items)}});
     case Type::kUnion: {
-      // Every property any variant may carry is listed at the top (so
-      // additionalProperties can be false); each branch then requires its
-      // own fields and forbids the others'.
+      // The shared fields and the discriminator are typed at the top; each
+      // branch types, requires and limits its own fields (the same name may
+      // mean different things in different variants: `max` is a duration in
+      // one expectation and a count in another).
       Json kinds = Json::array();
       for (const Variant& variant : schema.variants) kinds.push_back(variant.kind);
       const std::string& key = schema.discriminator;
@@ -242,9 +243,6 @@ Json ToJsonSchema(const Schema& schema) {
       for (const Variant& variant : schema.variants) {
         Json variant_required = Json::array();
         Json variant_properties = Properties(variant.fields, variant_required);
-        for (auto& [name, property] : variant_properties.items()) {
-          if (!properties.contains(name)) properties[name] = property;
-        }
         Json allowed = Json::array({key});
         for (const Field& field : schema.fields) allowed.push_back(field.name);
         for (const Field& field : variant.fields) allowed.push_back(field.name);
