@@ -11,9 +11,9 @@ if(FIREDRILL_BUILD_FUZZERS)
   add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
   add_link_options(-fsanitize=address,undefined)
 elseif(FIREDRILL_SANITIZE)
-  set(_firedrill_san -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
-  add_compile_options($<$<COMPILE_LANGUAGE:CXX>:${_firedrill_san}>)
-  add_link_options(${_firedrill_san})
+  # Quoted, so the list stays one generator expression (nvcc gets none of it).
+  add_compile_options("$<$<COMPILE_LANGUAGE:CXX>:-fsanitize=address,undefined;-fno-omit-frame-pointer;-fno-sanitize-recover=undefined>")
+  add_link_options(-fsanitize=address,undefined)
 endif()
 
 # firedrill_library(NAME SOURCES... [DEPS ...] [PRIVATE_DEPS ...])
