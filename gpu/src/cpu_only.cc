@@ -2,6 +2,9 @@
 #include "cuda_backend.h"
 
 namespace firedrill::gpu::cuda {
+namespace {
+Status NotBuilt() { return FD_STATUS(StatusCode::kUnimplemented, "this build has no CUDA backend"); }
+}  // namespace
 
 bool Built() { return false; }
 
@@ -10,8 +13,17 @@ bool Probe(DeviceInfo*, std::string* why) {
   return false;
 }
 
-Status SumModulo(std::uint64_t, std::uint64_t, std::uint64_t*) {
-  return FD_STATUS(StatusCode::kUnimplemented, "this build has no CUDA backend");
-}
+Status SumModulo(std::uint64_t, std::uint64_t, std::uint64_t*) { return NotBuilt(); }
+Status Allocate(std::size_t, void**) { return NotBuilt(); }
+void Free(void*) {}
+Status CopyToDevice(void*, const void*, std::size_t) { return NotBuilt(); }
+Status CopyToHost(void*, const void*, std::size_t) { return NotBuilt(); }
+Status Memset(void*, std::uint8_t, std::size_t) { return NotBuilt(); }
+Status CopyOnDevice(void*, const void*, std::size_t) { return NotBuilt(); }
+Status FreeMemory(std::uint64_t*, std::uint64_t*) { return NotBuilt(); }
+Status ColumnSums(const float*, const float*, std::size_t, std::size_t, double*) { return NotBuilt(); }
+Status FmaBurn(int, int, double*) { return NotBuilt(); }
+Status CopyBurn(const float*, float*, std::size_t, int, double*) { return NotBuilt(); }
+int MultiprocessorCount() { return 0; }
 
 }  // namespace firedrill::gpu::cuda

@@ -1,7 +1,9 @@
 // The part of the device layer compiled by nvcc. Without CUDA in the build,
-// cpu_only.cc supplies these functions and Built() is false.
+// cpu_only.cc supplies these functions, Built() is false and the rest fail
+// with kUnimplemented. Pointers passed here are device pointers.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -16,5 +18,26 @@ bool Built();
 bool Probe(DeviceInfo* info, std::string* why);
 // Sum over i < count of (i % modulus), computed on the device.
 Status SumModulo(std::uint64_t count, std::uint64_t modulus, std::uint64_t* sum);
+
+Status Allocate(std::size_t bytes, void** pointer);
+void Free(void* pointer);
+Status CopyToDevice(void* device, const void* host, std::size_t bytes);
+Status CopyToHost(void* host, const void* device, std::size_t bytes);
+Status Memset(void* device, std::uint8_t byte, std::size_t bytes);
+Status CopyOnDevice(void* destination, const void* source, std::size_t bytes);  // waits
+Status FreeMemory(std::uint64_t* free_bytes, std::uint64_t* total_bytes);
+
+// Raw shifted sums per column: out[4*f + 0..3] = sum(x - x0), sum((x - x0)^2),
+// sum((x - x0) * (y - y0)), x0, where x0 and y0 are the first values of the
+// column and of y. `out` holds 4 * columns doubles on the device.
+Status ColumnSums(const float* data, const float* target, std::size_t rows, std::size_t columns,
+                  double* out);
+
+// One launch of `blocks` x 256 threads, each running `iterations` rounds of
+// 128 FMAs; returns its time in seconds.
+Status FmaBurn(int blocks, int iterations, double* seconds);
+// One copy of `count` floats from `source` to `destination` on `blocks` blocks.
+Status CopyBurn(const float* source, float* destination, std::size_t count, int blocks, double* seconds);
+int MultiprocessorCount();
 
 }  // namespace firedrill::gpu::cuda

@@ -1,11 +1,25 @@
 // Runs only where a GPU is present (ctest label "gpu"): the CUDA backend
-// must be chosen, and its kernels must compute the exact answer.
+// must be chosen, and its kernels must compute what the CPU twins and the
+// float64 reference compute.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <random>
+
 #include "firedrill/gpu/device.h"
+#include "firedrill/gpu/stats.h"
+#include "firedrill/gpu/stress.h"
 
 namespace firedrill::gpu {
 namespace {
+
+using namespace std::chrono_literals;
+
+DeviceInfo Cuda() {
+  Result<DeviceInfo> device = ProbeDevice(BackendChoice::kCuda);
+  if (!device.ok()) ADD_FAILURE() << device.status();
+  return device.ok() ? *device : DeviceInfo{};
+}
 
 TEST(CudaDeviceTest, CudaBackendProbesAndRunsKernels) {
   const Result<DeviceInfo> device = ProbeDevice(BackendChoice::kCuda);
@@ -18,6 +32,76 @@ TEST(CudaDeviceTest, CudaBackendProbesAndRunsKernels) {
   std::printf("device: %s, compute %d.%d, %llu MiB, driver %d\n", device->name.c_str(), device->compute_major,
               device->compute_minor, static_cast<unsigned long long>(device->total_memory >> 20),
               device->driver_version);
+}
+
+// CUDA, the CPU twin and the float64 reference agree to 1e-4 relative on
+// fresh random inputs; every output is written (the workspace is poisoned).
+TEST(CudaDeviceTest, FeatureStatsMatchTheCpuTwinAndTheReference) {
+  const unsigned seed = std::random_device{}();
+  std::printf("seed %u\n", seed);
+  std::mt19937 random(seed);
+  std::normal_distribution<float> normal;
+  const std::size_t samples = 20011, features = 301;
+  std::vector<float> data(samples * features), target(samples);
+  for (float& y : target) y = normal(random);
+  for (std::size_t f = 0; f < features; ++f) {
+    const float offset = (f % 3 == 0) ? 500.0f : 0.0f;
+    for (std::size_t i = 0; i < samples; ++i) {
+      data[f * samples + i] = offset + (f % 2 ? 0.0f : 0.7f) * target[i] + normal(random);
+    }
+  }
+  const FeatureStats reference = ReferenceFeatureStats(data.data(), target.data(), samples, features);
+  for (Backend backend : {Backend::kCuda, Backend::kCpu}) {
+    auto data_buffer = DeviceBuffer::Allocate(backend, data.size() * sizeof(float));
+    auto target_buffer = DeviceBuffer::Allocate(backend, target.size() * sizeof(float));
+    auto workspace = DeviceBuffer::Allocate(backend, 4 * (features + 1) * sizeof(double));
+    ASSERT_TRUE(data_buffer.ok() && target_buffer.ok() && workspace.ok());
+    ASSERT_TRUE(data_buffer->Upload(data.data(), data.size() * sizeof(float)).ok());
+    ASSERT_TRUE(target_buffer->Upload(target.data(), target.size() * sizeof(float)).ok());
+    ASSERT_TRUE(workspace->Fill(0xff).ok());
+    const auto stats = ComputeFeatureStats(*data_buffer, *target_buffer, samples, features, &*workspace);
+    ASSERT_TRUE(stats.ok()) << stats.status();
+    for (std::size_t f = 0; f < features; ++f) {
+      ASSERT_TRUE(std::isfinite(stats->variance[f])) << BackendName(backend) << " column " << f << " not written";
+      EXPECT_LE(std::abs(stats->mean[f] - reference.mean[f]), 1e-4 * std::abs(reference.mean[f]) + 1e-9);
+      EXPECT_LE(std::abs(stats->variance[f] - reference.variance[f]), 1e-4 * reference.variance[f]);
+      EXPECT_LE(std::abs(stats->correlation[f] - reference.correlation[f]),
+                1e-4 * std::abs(reference.correlation[f]) + 1e-9);
+    }
+  }
+}
+
+TEST(CudaDeviceTest, BurnsDoWork) {
+  const DeviceInfo device = Cuda();
+  RealClock clock;
+  const auto compute = ComputeBurn(device, clock, 200ms, 1.0);
+  ASSERT_TRUE(compute.ok()) << compute.status();
+  const auto bandwidth = BandwidthBurn(device, clock, 1ull << 30, 200ms, 1.0);
+  ASSERT_TRUE(bandwidth.ok()) << bandwidth.status();
+  std::printf("FP32 FMA burn: %.1f TFLOP/s; copy burn: %.0f GB/s\n", compute->Rate() / 1e12, bandwidth->Rate() / 1e9);
+  EXPECT_GT(compute->Rate(), 1e12);
+  EXPECT_GT(bandwidth->Rate(), 1e11);
+}
+
+TEST(CudaDeviceTest, MemoryHogTakesAndGivesBackDeviceMemory) {
+  RealClock clock;
+  const Result<std::uint64_t> before = MemoryHog::FreeDeviceMemory(Backend::kCuda);
+  ASSERT_TRUE(before.ok()) << before.status();
+  const std::uint64_t want = static_cast<std::uint64_t>(*before * 0.95) / (2 << 20) * (2 << 20);
+  Result<MemoryHog> hog = MemoryHog::Take(Backend::kCuda, want, clock);
+  ASSERT_TRUE(hog.ok()) << hog.status();
+  const std::uint64_t during = *MemoryHog::FreeDeviceMemory(Backend::kCuda);
+  EXPECT_LE(during, *before - want + (256ull << 20));
+  ASSERT_TRUE(hog->Release().ok());
+  const std::uint64_t after = *MemoryHog::FreeDeviceMemory(Backend::kCuda);
+  EXPECT_GE(after + (256ull << 20), *before);
+  std::printf("hog: %.1f GiB taken in %.1f ms, released in %.1f ms\n", want / double(1ull << 30),
+              std::chrono::duration<double, std::milli>(hog->take_time()).count(),
+              std::chrono::duration<double, std::milli>(hog->release_time()).count());
+  // Asking for more than the card has is a status, never an abort.
+  Result<MemoryHog> too_much = MemoryHog::Take(Backend::kCuda, *before * 2, clock);
+  ASSERT_FALSE(too_much.ok());
+  EXPECT_EQ(too_much.status().code(), StatusCode::kResourceExhausted);
 }
 
 }  // namespace

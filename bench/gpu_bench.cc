@@ -1,0 +1,162 @@
+// Device-layer kernels on every backend this machine has. Rates are reported
+// as counters: bytes/s for passes over memory (bytes read once for the
+// statistics pass; read + written for copies), FLOP/s for the compute burn.
+// CUDA cases run only where a GPU answers; they time with CUDA events.
+#include <benchmark/benchmark.h>
+
+#include <cstring>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "firedrill/core/clock.h"
+#include "firedrill/gpu/device.h"
+#include "firedrill/gpu/stats.h"
+#include "firedrill/gpu/stress.h"
+
+namespace {
+
+using firedrill::gpu::Backend;
+using firedrill::gpu::DeviceBuffer;
+using namespace std::chrono_literals;
+
+bool HaveCuda() {
+  static const bool have = [] {
+    auto device = firedrill::gpu::ProbeDevice(firedrill::gpu::BackendChoice::kCuda);
+    return device.ok();
+  }();
+  return have;
+}
+
+// The yardstick for the CPU twin: the same threads copying a buffer as fast
+// as a plain loop can.
+void BM_CpuCopyLoop(benchmark::State& state) {
+  const std::size_t count = static_cast<std::size_t>(state.range(0));
+  std::vector<float> source(count, 1.0f), destination(count);
+  const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
+  for (auto _ : state) {
+    std::vector<std::thread> workers;
+    for (unsigned t = 0; t < threads; ++t) {
+      workers.emplace_back([&, t] {
+        const std::size_t begin = count * t / threads, end = count * (t + 1) / threads;
+        for (std::size_t i = begin; i < end; ++i) destination[i] = source[i];
+      });
+    }
+    for (auto& worker : workers) worker.join();
+    benchmark::DoNotOptimize(destination.data());
+  }
+  state.counters["bytes_per_second"] =
+      benchmark::Counter(2.0 * count * sizeof(float) * state.iterations(), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_CpuCopyLoop)->Arg(64 << 20)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// The yardstick on the GPU: cudaMemcpy device to device, read + written.
+void BM_CudaMemcpy(benchmark::State& state) {
+  if (!HaveCuda()) return state.SkipWithError("no CUDA device");
+  const std::size_t bytes = static_cast<std::size_t>(state.range(0));
+  auto source = DeviceBuffer::Allocate(Backend::kCuda, bytes);
+  auto destination = DeviceBuffer::Allocate(Backend::kCuda, bytes);
+  if (!source.ok() || !destination.ok()) return state.SkipWithError("allocation failed");
+  (void)source->Fill(1);
+  for (auto _ : state) {
+    if (!destination->CopyFrom(*source).ok()) return state.SkipWithError("copy failed");
+  }
+  state.counters["bytes_per_second"] = benchmark::Counter(2.0 * bytes * state.iterations(), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_CudaMemcpy)->Arg(std::int64_t{4} << 30)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// Stage 1's statistics pass over samples x features floats, every input byte
+// counted once.
+void FeatureStats(benchmark::State& state, Backend backend) {
+  if (backend == Backend::kCuda && !HaveCuda()) return state.SkipWithError("no CUDA device");
+  const std::size_t samples = static_cast<std::size_t>(state.range(0));
+  const std::size_t features = static_cast<std::size_t>(state.range(1));
+  std::vector<float> target(samples);
+  std::mt19937 random(1);
+  std::normal_distribution<float> normal;
+  for (float& y : target) y = normal(random);
+  std::vector<float> column(samples);
+  auto data = DeviceBuffer::Allocate(backend, samples * features * sizeof(float));
+  auto target_buffer = DeviceBuffer::Allocate(backend, samples * sizeof(float));
+  if (!data.ok() || !target_buffer.ok()) return state.SkipWithError("allocation failed");
+  for (std::size_t f = 0; f < features; ++f) {
+    for (float& x : column) x = normal(random);
+    (void)data->Upload(column.data(), samples * sizeof(float), f * samples * sizeof(float));
+  }
+  (void)target_buffer->Upload(target.data(), samples * sizeof(float));
+  DeviceBuffer workspace;
+  for (auto _ : state) {
+    auto stats = firedrill::gpu::ComputeFeatureStats(*data, *target_buffer, samples, features, &workspace);
+    if (!stats.ok()) return state.SkipWithError(stats.status().ToString().c_str());
+    benchmark::DoNotOptimize(stats->correlation.data());
+  }
+  state.counters["bytes_per_second"] =
+      benchmark::Counter(double(samples) * (features + 1) * sizeof(float) * state.iterations(), benchmark::Counter::kIsRate);
+}
+BENCHMARK_CAPTURE(FeatureStats, cpu, Backend::kCpu)->Args({100000, 160})->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(FeatureStats, cuda, Backend::kCuda)->Args({200000, 5000})->UseRealTime()->Unit(benchmark::kMillisecond);
+
+firedrill::gpu::DeviceInfo Device(Backend backend) {
+  return *firedrill::gpu::ProbeDevice(backend == Backend::kCuda ? firedrill::gpu::BackendChoice::kCuda
+                                                                : firedrill::gpu::BackendChoice::kCpu);
+}
+
+void ComputeBurn(benchmark::State& state, Backend backend) {
+  if (backend == Backend::kCuda && !HaveCuda()) return state.SkipWithError("no CUDA device");
+  firedrill::RealClock clock;
+  const auto device = Device(backend);
+  double flops = 0, seconds = 0;
+  for (auto _ : state) {
+    auto result = firedrill::gpu::ComputeBurn(device, clock, 500ms, 1.0);
+    if (!result.ok()) return state.SkipWithError(result.status().ToString().c_str());
+    flops += result->flops;
+    seconds += result->seconds;
+    state.SetIterationTime(result->seconds);
+  }
+  state.counters["flop_per_second"] = flops / seconds;
+}
+BENCHMARK_CAPTURE(ComputeBurn, cpu, Backend::kCpu)->UseManualTime()->Iterations(2)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(ComputeBurn, cuda, Backend::kCuda)->UseManualTime()->Iterations(3)->Unit(benchmark::kMillisecond);
+
+void BandwidthBurn(benchmark::State& state, Backend backend) {
+  if (backend == Backend::kCuda && !HaveCuda()) return state.SkipWithError("no CUDA device");
+  firedrill::RealClock clock;
+  const auto device = Device(backend);
+  double bytes = 0, seconds = 0;
+  for (auto _ : state) {
+    auto result = firedrill::gpu::BandwidthBurn(device, clock, static_cast<std::size_t>(state.range(0)), 500ms, 1.0);
+    if (!result.ok()) return state.SkipWithError(result.status().ToString().c_str());
+    bytes += result->bytes;
+    seconds += result->seconds;
+    state.SetIterationTime(result->seconds);
+  }
+  state.counters["bytes_per_second"] = bytes / seconds;
+}
+BENCHMARK_CAPTURE(BandwidthBurn, cpu, Backend::kCpu)->Arg(256 << 20)->UseManualTime()->Iterations(2)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BandwidthBurn, cuda, Backend::kCuda)->Arg(std::int64_t{4} << 30)->UseManualTime()->Iterations(3)->Unit(benchmark::kMillisecond);
+
+// Takes 95% of free device memory, touches it, gives it back.
+void BM_CudaMemoryHog(benchmark::State& state) {
+  if (!HaveCuda()) return state.SkipWithError("no CUDA device");
+  firedrill::RealClock clock;
+  double take = 0, release = 0, share = 0;
+  for (auto _ : state) {
+    const std::uint64_t free_bytes = *firedrill::gpu::MemoryHog::FreeDeviceMemory(Backend::kCuda);
+    const std::uint64_t want = static_cast<std::uint64_t>(free_bytes * 0.95) / (2 << 20) * (2 << 20);
+    auto hog = firedrill::gpu::MemoryHog::Take(Backend::kCuda, want, clock);
+    if (!hog.ok()) return state.SkipWithError(hog.status().ToString().c_str());
+    (void)hog->Release();
+    take = std::max(take, std::chrono::duration<double>(hog->take_time()).count());
+    release = std::max(release, std::chrono::duration<double>(hog->release_time()).count());
+    share = double(want) / double(free_bytes);
+    state.SetIterationTime(std::chrono::duration<double>(hog->take_time() + hog->release_time()).count());
+  }
+  state.counters["worst_take_s"] = take;
+  state.counters["worst_release_s"] = release;
+  state.counters["share_of_free"] = share;
+}
+BENCHMARK(BM_CudaMemoryHog)->UseManualTime()->Iterations(3)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -1,0 +1,129 @@
+#include "firedrill/gpu/stats.h"
+
+#include <algorithm>
+#include <cmath>
+#include <thread>
+
+#include "cuda_backend.h"
+
+namespace firedrill::gpu {
+namespace {
+
+// The CPU twin of ColumnSumsKernel: same shifted double sums, one column per
+// task, the inner loop left to the compiler's vectoriser (-fopenmp-simd).
+void CpuColumnSums(const float* data, const float* target, std::size_t rows, std::size_t columns,
+                   double* out) {
+  const unsigned threads = std::max(1u, std::min<unsigned>(std::thread::hardware_concurrency(),
+                                                            static_cast<unsigned>(columns)));
+  auto work = [&](unsigned first) {
+    for (std::size_t c = first; c < columns; c += threads) {
+      const float* column = data + c * rows;
+      const double x0 = column[0];
+      const double y0 = target[0];
+      double sx = 0, sxx = 0, sxy = 0;
+#pragma omp simd reduction(+ : sx, sxx, sxy)
+      for (std::size_t i = 0; i < rows; ++i) {
+        const double dx = static_cast<double>(column[i]) - x0;
+        const double dy = static_cast<double>(target[i]) - y0;
+        sx += dx;
+        sxx += dx * dx;
+        sxy += dx * dy;
+      }
+      out[4 * c + 0] = sx;
+      out[4 * c + 1] = sxx;
+      out[4 * c + 2] = sxy;
+      out[4 * c + 3] = x0;
+    }
+  };
+  std::vector<std::thread> workers;
+  for (unsigned t = 1; t < threads; ++t) workers.emplace_back(work, t);
+  work(0);
+  for (auto& worker : workers) worker.join();
+}
+
+// Turns shifted sums into mean and sample variance: with d = x - x0,
+// mean = x0 + S/n and var = (S2 - S^2/n) / (n - 1).
+void Moments(double x0, double s, double s2, double n, double* mean, double* variance) {
+  *mean = x0 + s / n;
+  *variance = std::max(0.0, (s2 - s * s / n) / (n - 1));
+}
+
+}  // namespace
+
+Result<FeatureStats> ComputeFeatureStats(const DeviceBuffer& data, const DeviceBuffer& target,
+                                         std::size_t samples, std::size_t features,
+                                         DeviceBuffer* workspace) {
+  if (samples < 2) return FD_STATUS(StatusCode::kInvalidArgument, "feature statistics need at least 2 samples");
+  if (data.bytes() < samples * features * sizeof(float) || target.bytes() < samples * sizeof(float)) {
+    return FD_STATUS(StatusCode::kInvalidArgument, "data or target buffer is smaller than samples x features");
+  }
+  if (data.backend() != target.backend()) {
+    return FD_STATUS(StatusCode::kInvalidArgument, "data and target live on different backends");
+  }
+  const Backend backend = data.backend();
+  // Column sums for every feature, then for the target against itself.
+  constexpr std::size_t kPerColumn = 4;  // sum, sum of squares, cross sum, shift
+  const std::size_t out_bytes = kPerColumn * (features + 1) * sizeof(double);
+  if (workspace->bytes() < out_bytes || workspace->backend() != backend) {
+    FD_ASSIGN_OR_RETURN(*workspace, DeviceBuffer::Allocate(backend, out_bytes));
+  }
+  if (backend == Backend::kCuda) {
+    FD_RETURN_IF_ERROR(cuda::ColumnSums(data.as<float>(), target.as<float>(), samples, features, workspace->as<double>()));
+    FD_RETURN_IF_ERROR(cuda::ColumnSums(target.as<float>(), target.as<float>(), samples, 1,
+                                        workspace->as<double>() + kPerColumn * features));
+  } else {
+    CpuColumnSums(data.as<float>(), target.as<float>(), samples, features, workspace->as<double>());
+    CpuColumnSums(target.as<float>(), target.as<float>(), samples, 1,
+                  workspace->as<double>() + kPerColumn * features);
+  }
+  std::vector<double> sums(kPerColumn * (features + 1));
+  FD_RETURN_IF_ERROR(workspace->Download(sums.data(), out_bytes));
+
+  FeatureStats stats;
+  const double n = static_cast<double>(samples);
+  const double* target_sums = &sums[kPerColumn * features];
+  Moments(target_sums[3], target_sums[0], target_sums[1], n, &stats.target_mean, &stats.target_variance);
+  stats.mean.resize(features);
+  stats.variance.resize(features);
+  stats.correlation.resize(features);
+  for (std::size_t f = 0; f < features; ++f) {
+    const double* s = &sums[kPerColumn * f];
+    Moments(s[3], s[0], s[1], n, &stats.mean[f], &stats.variance[f]);
+    // Covariance is shift-invariant: sum(dx*dy) - sum(dx)*sum(dy)/n.
+    const double covariance = (s[2] - s[0] * target_sums[0] / n) / (n - 1);
+    const double scale = std::sqrt(stats.variance[f] * stats.target_variance);
+    stats.correlation[f] = scale > 0 ? covariance / scale : 0.0;
+  }
+  return stats;
+}
+
+FeatureStats ReferenceFeatureStats(const float* data, const float* target, std::size_t samples,
+                                   std::size_t features) {
+  FeatureStats stats;
+  const double n = static_cast<double>(samples);
+  double target_sum = 0;
+  for (std::size_t i = 0; i < samples; ++i) target_sum += target[i];
+  stats.target_mean = target_sum / n;
+  double target_ss = 0;
+  for (std::size_t i = 0; i < samples; ++i) target_ss += (target[i] - stats.target_mean) * (target[i] - stats.target_mean);
+  stats.target_variance = target_ss / (n - 1);
+  for (std::size_t f = 0; f < features; ++f) {
+    const float* column = data + f * samples;
+    double sum = 0;
+    for (std::size_t i = 0; i < samples; ++i) sum += column[i];
+    const double mean = sum / n;
+    double ss = 0, sp = 0;
+    for (std::size_t i = 0; i < samples; ++i) {
+      const double dx = column[i] - mean;
+      ss += dx * dx;
+      sp += dx * (target[i] - stats.target_mean);
+    }
+    stats.mean.push_back(mean);
+    stats.variance.push_back(ss / (n - 1));
+    const double scale = std::sqrt(ss * target_ss);
+    stats.correlation.push_back(scale > 0 ? sp / scale : 0.0);
+  }
+  return stats;
+}
+
+}  // namespace firedrill::gpu
