@@ -12,6 +12,16 @@ SchemaPtr Make(Type type, std::string description) {
   return schema;
 }
 
+SchemaPtr Ranged(Type type, std::string description, std::optional<double> minimum,
+                 std::optional<double> maximum) {
+  auto schema = std::make_shared<Schema>();
+  schema->type = type;
+  schema->description = std::move(description);
+  schema->minimum = minimum;
+  schema->maximum = maximum;
+  return schema;
+}
+
 }  // namespace
 
 const Field* Schema::FindField(std::string_view name) const {
@@ -32,22 +42,12 @@ SchemaPtr String(std::string description) { return Make(Type::kString, std::move
 
 SchemaPtr Integer(std::string description, std::optional<double> minimum,
                   std::optional<double> maximum) {
-  auto schema = std::make_shared<Schema>();
-  schema->type = Type::kInteger;
-  schema->description = std::move(description);
-  schema->minimum = minimum;
-  schema->maximum = maximum;
-  return schema;
+  return Ranged(Type::kInteger, std::move(description), minimum, maximum);
 }
 
 SchemaPtr Number(std::string description, std::optional<double> minimum,
                  std::optional<double> maximum) {
-  auto schema = std::make_shared<Schema>();
-  schema->type = Type::kNumber;
-  schema->description = std::move(description);
-  schema->minimum = minimum;
-  schema->maximum = maximum;
-  return schema;
+  return Ranged(Type::kNumber, std::move(description), minimum, maximum);
 }
 
 SchemaPtr Boolean(std::string description) { return Make(Type::kBoolean, std::move(description)); }

@@ -10,6 +10,15 @@ const nlohmann::json* Field(const nlohmann::json& fields, std::string_view key) 
   return &*it;
 }
 
+// A unit-bearing field parsed with `parse`, or `fallback` when it is absent.
+template <typename T, typename Parser>
+T ParsedOr(const nlohmann::json& fields, std::string_view key, T fallback, Parser parse) {
+  const nlohmann::json* value = Field(fields, key);
+  if (!value) return fallback;
+  auto parsed = parse(value->get<std::string>());
+  return parsed.ok() ? *parsed : fallback;
+}
+
 }  // namespace
 
 bool Spec::Has(std::string_view key) const {
@@ -39,31 +48,17 @@ bool Spec::Boolean(std::string_view key, bool fallback) const {
 }
 
 Duration Spec::DurationOr(std::string_view key, Duration fallback) const {
-  const nlohmann::json* value = Field(fields, key);
-  if (!value) return fallback;
-  auto parsed = ParseDuration(value->get<std::string>());
-  return parsed.ok() ? *parsed : fallback;
+  return ParsedOr(fields, key, fallback, ParseDuration);
 }
 
-Rate Spec::RateOr(std::string_view key, Rate fallback) const {
-  const nlohmann::json* value = Field(fields, key);
-  if (!value) return fallback;
-  auto parsed = ParseRate(value->get<std::string>());
-  return parsed.ok() ? *parsed : fallback;
-}
+Rate Spec::RateOr(std::string_view key, Rate fallback) const { return ParsedOr(fields, key, fallback, ParseRate); }
 
 std::uint64_t Spec::SizeOr(std::string_view key, std::uint64_t fallback) const {
-  const nlohmann::json* value = Field(fields, key);
-  if (!value) return fallback;
-  auto parsed = ParseSize(value->get<std::string>());
-  return parsed.ok() ? *parsed : fallback;
+  return ParsedOr(fields, key, fallback, ParseSize);
 }
 
 double Spec::RatioOr(std::string_view key, double fallback) const {
-  const nlohmann::json* value = Field(fields, key);
-  if (!value) return fallback;
-  auto parsed = ParseRatio(value->get<std::string>());
-  return parsed.ok() ? *parsed : fallback;
+  return ParsedOr(fields, key, fallback, ParseRatio);
 }
 
 Duration Scenario::WorkloadDuration() const {
