@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "firedrill/core/clock.h"
+#include "firedrill/gpu/dataset.h"
 #include "firedrill/gpu/device.h"
+#include "firedrill/gpu/stage1.h"
 #include "firedrill/gpu/stats.h"
 #include "firedrill/gpu/stress.h"
 
@@ -96,6 +98,41 @@ void FeatureStats(benchmark::State& state, Backend backend) {
 BENCHMARK_CAPTURE(FeatureStats, cpu, Backend::kCpu)->Args({100000, 160})->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(FeatureStats, cuda, Backend::kCuda)->Args({200000, 5000})->UseRealTime()->Unit(benchmark::kMillisecond);
 
+// The whole of stage 1 (statistics, mutual information, redundancy pruning)
+// on a synthetic dataset generated on the backend.
+void Stage1(benchmark::State& state, Backend backend) {
+  if (backend == Backend::kCuda && !HaveCuda()) return state.SkipWithError("no CUDA device");
+  firedrill::gpu::DatasetSpec spec;
+  spec.samples = static_cast<std::size_t>(state.range(0));
+  spec.features = static_cast<std::size_t>(state.range(1));
+  spec.informative = 20;
+  spec.decoys = 20;
+  auto dataset = firedrill::gpu::GenerateDataset(backend, spec);
+  if (!dataset.ok()) return state.SkipWithError(dataset.status().ToString().c_str());
+  firedrill::gpu::Stage1Workspace workspace;
+  for (auto _ : state) {
+    auto result = firedrill::gpu::RunStage1(dataset->data, dataset->target, spec.samples, spec.features, {}, &workspace);
+    if (!result.ok()) return state.SkipWithError(result.status().ToString().c_str());
+    benchmark::DoNotOptimize(result->selected.data());
+  }
+  state.counters["bytes_per_second"] = benchmark::Counter(double(spec.samples) * (spec.features + 1) * sizeof(float) *
+                                                              state.iterations(), benchmark::Counter::kIsRate);
+}
+BENCHMARK_CAPTURE(Stage1, cpu, Backend::kCpu)->Args({100000, 160})->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(Stage1, cuda, Backend::kCuda)->Args({200000, 5000})->UseRealTime()->Unit(benchmark::kMillisecond);
+
+void BM_CudaGenerateDataset(benchmark::State& state) {
+  if (!HaveCuda()) return state.SkipWithError("no CUDA device");
+  firedrill::gpu::DatasetSpec spec{.samples = 200000, .features = 5000, .informative = 20, .decoys = 20};
+  for (auto _ : state) {
+    auto dataset = firedrill::gpu::GenerateDataset(Backend::kCuda, spec);
+    if (!dataset.ok()) return state.SkipWithError(dataset.status().ToString().c_str());
+  }
+  state.counters["values_per_second"] =
+      benchmark::Counter(double(spec.samples) * spec.features * state.iterations(), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_CudaGenerateDataset)->UseRealTime()->Iterations(3)->Unit(benchmark::kMillisecond);
+
 firedrill::gpu::DeviceInfo Device(Backend backend) {
   return *firedrill::gpu::ProbeDevice(backend == Backend::kCuda ? firedrill::gpu::BackendChoice::kCuda
                                                                 : firedrill::gpu::BackendChoice::kCpu);
@@ -140,13 +177,16 @@ void BM_CudaMemoryHog(benchmark::State& state) {
   if (!HaveCuda()) return state.SkipWithError("no CUDA device");
   firedrill::RealClock clock;
   double take = 0, release = 0, share = 0;
+  int iteration = 0;
   for (auto _ : state) {
     const std::uint64_t free_bytes = *firedrill::gpu::MemoryHog::FreeDeviceMemory(Backend::kCuda);
     const std::uint64_t want = static_cast<std::uint64_t>(free_bytes * 0.95) / (2 << 20) * (2 << 20);
     auto hog = firedrill::gpu::MemoryHog::Take(Backend::kCuda, want, clock);
     if (!hog.ok()) return state.SkipWithError(hog.status().ToString().c_str());
     (void)hog->Release();
-    take = std::max(take, std::chrono::duration<double>(hog->take_time()).count());
+    const double this_take = std::chrono::duration<double>(hog->take_time()).count();
+    take = std::max(take, this_take);
+    state.counters["take_" + std::to_string(++iteration) + "_s"] = this_take;
     release = std::max(release, std::chrono::duration<double>(hog->release_time()).count());
     share = double(want) / double(free_bytes);
     state.SetIterationTime(std::chrono::duration<double>(hog->take_time() + hog->release_time()).count());

@@ -1,6 +1,8 @@
 #include <cuda_runtime.h>
 
 #include "cuda_backend.h"
+#include "dataset_math.h"
+#include "stage1_math.h"
 
 // Turns a CUDA runtime error into a Status that keeps the failing call.
 #define FD_CUDA_CALL(expr)                                                              \
@@ -49,9 +51,10 @@ constexpr int kSumThreads = 256;
 // One block per column; float4 loads when the column is 16-byte aligned.
 __global__ void __launch_bounds__(kSumThreads) ColumnSumsKernel(const float* __restrict__ data,
                                                                 const float* __restrict__ target,
-                                                                unsigned long long rows, double* __restrict__ out) {
+                                                                unsigned long long rows, unsigned long long stride,
+                                                                double* __restrict__ out) {
   __shared__ double shared[kSumThreads / 32];
-  const float* column = data + blockIdx.x * rows;
+  const float* column = data + blockIdx.x * stride;
   const double x0 = column[0];
   const double y0 = target[0];
   double sx = 0, sxx = 0, sxy = 0;
@@ -118,6 +121,167 @@ __global__ void CopyKernel(const float4* __restrict__ source, float4* __restrict
        i += static_cast<unsigned long long>(gridDim.x) * blockDim.x) {
     destination[i] = source[i];
   }
+}
+
+// Stage 1's one pass over the data: per block (one column) the shifted sums
+// of ColumnSumsKernel and the joint 16 x 16 histogram of (column, target),
+// one private histogram per warp to spread the shared-memory atomics, then
+// the mutual information.
+constexpr int kPassThreads = 256;
+constexpr int kJointBins = stage1_math::kBins * stage1_math::kBins;
+
+__global__ void __launch_bounds__(kPassThreads) Stage1PassKernel(const float* __restrict__ data,
+                                                                 const float* __restrict__ target,
+                                                                 unsigned long long rows, unsigned columns,
+                                                                 const float* __restrict__ bins,
+                                                                 double* __restrict__ sums, double* __restrict__ mi) {
+  __shared__ unsigned histogram[kPassThreads / 32][kJointBins];
+  __shared__ double row_sum[stage1_math::kBins], column_sum[stage1_math::kBins];
+  __shared__ double shared[kPassThreads / 32];
+  unsigned* flat = &histogram[0][0];
+  for (int t = threadIdx.x; t < (kPassThreads / 32) * kJointBins; t += blockDim.x) flat[t] = 0;
+  __syncthreads();
+  const unsigned feature = blockIdx.x;
+  const float* column = data + feature * rows;
+  const float x_lo = bins[feature], x_inv = bins[columns + 1 + feature];
+  const float y_lo = bins[columns], y_inv = bins[2 * columns + 1];
+  const double x0 = column[0], y0 = target[0];
+  double sx = 0, sxx = 0, sxy = 0;
+  unsigned* mine = histogram[threadIdx.x / 32];
+  auto add = [&](float x, float y) {
+    const double dx = x - x0, dy = y - y0;
+    sx += dx;
+    sxx = fma(dx, dx, sxx);
+    sxy = fma(dx, dy, sxy);
+    atomicAdd(&mine[stage1_math::Bin(x, x_lo, x_inv) * stage1_math::kBins + stage1_math::Bin(y, y_lo, y_inv)], 1u);
+  };
+  unsigned long long start = 0;
+  if (reinterpret_cast<unsigned long long>(column) % 16 == 0 && reinterpret_cast<unsigned long long>(target) % 16 == 0) {
+    const float4* column4 = reinterpret_cast<const float4*>(column);
+    const float4* target4 = reinterpret_cast<const float4*>(target);
+    const unsigned long long vectors = rows / 4;
+    for (unsigned long long i = threadIdx.x; i < vectors; i += blockDim.x) {
+      const float4 x = column4[i];
+      const float4 y = __ldg(&target4[i]);
+      add(x.x, y.x);
+      add(x.y, y.y);
+      add(x.z, y.z);
+      add(x.w, y.w);
+    }
+    start = vectors * 4;
+  }
+  for (unsigned long long i = start + threadIdx.x; i < rows; i += blockDim.x) add(column[i], target[i]);
+  sx = BlockSum(sx, shared);
+  sxx = BlockSum(sxx, shared);
+  sxy = BlockSum(sxy, shared);
+  if (threadIdx.x == 0) {
+    sums[4 * feature + 0] = sx;
+    sums[4 * feature + 1] = sxx;
+    sums[4 * feature + 2] = sxy;
+    sums[4 * feature + 3] = x0;
+  }
+  __syncthreads();
+  for (int b = threadIdx.x; b < kJointBins; b += blockDim.x) {
+    unsigned total = 0;
+    for (int w = 0; w < kPassThreads / 32; ++w) total += histogram[w][b];
+    histogram[0][b] = total;
+  }
+  __syncthreads();
+  if (threadIdx.x < stage1_math::kBins) {
+    double sum = 0;
+    for (int by = 0; by < stage1_math::kBins; ++by) sum += histogram[0][threadIdx.x * stage1_math::kBins + by];
+    row_sum[threadIdx.x] = sum;
+  } else if (threadIdx.x < 2 * stage1_math::kBins) {
+    const int by = threadIdx.x - stage1_math::kBins;
+    double sum = 0;
+    for (int bx = 0; bx < stage1_math::kBins; ++bx) sum += histogram[0][bx * stage1_math::kBins + by];
+    column_sum[by] = sum;
+  }
+  __syncthreads();
+  double term = 0;
+  for (int b = threadIdx.x; b < kJointBins; b += blockDim.x) {
+    term += stage1_math::MutualInformationTerm(histogram[0][b], row_sum[b / stage1_math::kBins],
+                                               column_sum[b % stage1_math::kBins], static_cast<double>(rows));
+  }
+  term = BlockSum(term, shared);
+  if (threadIdx.x == 0) mi[feature] = term;
+}
+
+__global__ void GatherStandardizedKernel(const float* __restrict__ data, unsigned long long samples,
+                                         const float* __restrict__ candidates, unsigned count,
+                                         unsigned long long rows, float* __restrict__ z) {
+  const unsigned c = blockIdx.x;
+  const unsigned column = __float_as_uint(candidates[c]);
+  const float mean = candidates[count + c], inverse_sd = candidates[2 * count + c];
+  for (unsigned long long r = threadIdx.x; r < rows; r += blockDim.x) {
+    z[c * rows + r] = (data[column * samples + r] - mean) * inverse_sd;
+  }
+}
+
+// z^T z / rows with 64 x 64 output tiles, 4 x 4 outputs per thread.
+constexpr int kGramTile = 64, kGramStep = 16;
+__global__ void GramKernel(const float* __restrict__ z, int rows, int count, float scale, float* __restrict__ gram) {
+  __shared__ float a[kGramStep][kGramTile + 1];
+  __shared__ float b[kGramStep][kGramTile + 1];
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  const int bi = blockIdx.y * kGramTile, bj = blockIdx.x * kGramTile;
+  float acc[4][4] = {};
+  for (int r0 = 0; r0 < rows; r0 += kGramStep) {
+    for (int l = ty * 16 + tx; l < kGramStep * kGramTile; l += 256) {
+      const int k = l % kGramStep, i = l / kGramStep, r = r0 + k;
+      a[k][i] = (bi + i < count && r < rows) ? z[static_cast<size_t>(bi + i) * rows + r] : 0.0f;
+      b[k][i] = (bj + i < count && r < rows) ? z[static_cast<size_t>(bj + i) * rows + r] : 0.0f;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int k = 0; k < kGramStep; ++k) {
+      float av[4], bv[4];
+#pragma unroll
+      for (int u = 0; u < 4; ++u) {
+        av[u] = a[k][ty + 16 * u];
+        bv[u] = b[k][tx + 16 * u];
+      }
+#pragma unroll
+      for (int u = 0; u < 4; ++u) {
+#pragma unroll
+        for (int v = 0; v < 4; ++v) acc[u][v] = fmaf(av[u], bv[v], acc[u][v]);
+      }
+    }
+    __syncthreads();
+  }
+#pragma unroll
+  for (int u = 0; u < 4; ++u) {
+#pragma unroll
+    for (int v = 0; v < 4; ++v) {
+      const int i = bi + ty + 16 * u, j = bj + tx + 16 * v;
+      if (i < count && j < count) gram[static_cast<size_t>(i) * count + j] = acc[u][v] * scale;
+    }
+  }
+}
+
+__global__ void GenerateColumnsKernel(unsigned long long seed, const int* __restrict__ roles,
+                                      const unsigned* __restrict__ sources, unsigned long long samples,
+                                      float* __restrict__ data) {
+  const unsigned long long feature = blockIdx.x;
+  const int role = roles[feature];
+  const unsigned long long source = sources[feature];
+  float* column = data + feature * samples;
+  for (unsigned long long i = threadIdx.x; i < samples; i += blockDim.x) {
+    column[i] = dataset_math::FeatureValue(seed, role, feature, source, i);
+  }
+}
+
+__global__ void GenerateTargetKernel(unsigned long long seed, const unsigned* __restrict__ informative,
+                                     unsigned long long count, unsigned long long samples, double noise_scale,
+                                     float* __restrict__ target) {
+  const unsigned long long i = blockIdx.x * static_cast<unsigned long long>(blockDim.x) + threadIdx.x;
+  if (i >= samples) return;
+  double y = 0;
+  for (unsigned long long j = 0; j < count; ++j) {
+    y += dataset_math::LinkValue(static_cast<int>(j), dataset_math::Normal(seed, informative[j], i));
+  }
+  y += noise_scale * dataset_math::Normal(seed, 0xffffffffULL, i);
+  target[i] = static_cast<float>(y);
 }
 
 // Times work on the default stream with a pair of events.
@@ -240,6 +404,58 @@ Status Memset(void* device, std::uint8_t byte, std::size_t bytes) {
   return Status::Ok();
 }
 
+Status Stage1Pass(const float* data, const float* target, std::size_t rows, std::size_t columns, const float* bins,
+                  double* sums, double* mutual_information) {
+  if (columns == 0) return Status::Ok();
+  Stage1PassKernel<<<static_cast<unsigned>(columns), kPassThreads>>>(
+      data, target, rows, static_cast<unsigned>(columns), bins, sums, mutual_information);
+  FD_CUDA_CALL(cudaGetLastError());
+  FD_CUDA_CALL(cudaDeviceSynchronize());
+  return Status::Ok();
+}
+
+Status CandidateCorrelations(const float* data, std::size_t samples, const float* candidates, std::size_t count,
+                             std::size_t rows, float* z, float* gram) {
+  if (count == 0) return Status::Ok();
+  GatherStandardizedKernel<<<static_cast<unsigned>(count), 256>>>(data, samples, candidates,
+                                                                  static_cast<unsigned>(count), rows, z);
+  FD_CUDA_CALL(cudaGetLastError());
+  const unsigned tiles = static_cast<unsigned>((count + kGramTile - 1) / kGramTile);
+  GramKernel<<<dim3(tiles, tiles), dim3(16, 16)>>>(z, static_cast<int>(rows), static_cast<int>(count),
+                                                   1.0f / static_cast<float>(rows), gram);
+  FD_CUDA_CALL(cudaGetLastError());
+  FD_CUDA_CALL(cudaDeviceSynchronize());
+  return Status::Ok();
+}
+
+Status GenerateColumns(std::uint64_t seed, const std::int32_t* roles_host, const std::uint32_t* sources_host,
+                       std::size_t features, std::size_t samples, float* data) {
+  ScopedDeviceMemory roles, sources;
+  FD_CUDA_CALL(cudaMalloc(roles.address(), features * sizeof(int)));
+  FD_CUDA_CALL(cudaMalloc(sources.address(), features * sizeof(unsigned)));
+  FD_CUDA_CALL(cudaMemcpy(roles.get(), roles_host, features * sizeof(int), cudaMemcpyHostToDevice));
+  FD_CUDA_CALL(cudaMemcpy(sources.get(), sources_host, features * sizeof(unsigned), cudaMemcpyHostToDevice));
+  GenerateColumnsKernel<<<static_cast<unsigned>(features), 256>>>(seed, static_cast<const int*>(roles.get()),
+                                                                    static_cast<const unsigned*>(sources.get()),
+                                                                    samples, data);
+  FD_CUDA_CALL(cudaGetLastError());
+  FD_CUDA_CALL(cudaDeviceSynchronize());
+  return Status::Ok();
+}
+
+Status GenerateTarget(std::uint64_t seed, const std::uint32_t* informative_host, std::size_t informative,
+                      std::size_t samples, double noise_scale, float* target) {
+  ScopedDeviceMemory indices;
+  FD_CUDA_CALL(cudaMalloc(indices.address(), informative * sizeof(unsigned)));
+  FD_CUDA_CALL(cudaMemcpy(indices.get(), informative_host, informative * sizeof(unsigned), cudaMemcpyHostToDevice));
+  const unsigned blocks = static_cast<unsigned>((samples + 255) / 256);
+  GenerateTargetKernel<<<blocks, 256>>>(seed, static_cast<const unsigned*>(indices.get()), informative, samples,
+                                        noise_scale, target);
+  FD_CUDA_CALL(cudaGetLastError());
+  FD_CUDA_CALL(cudaDeviceSynchronize());
+  return Status::Ok();
+}
+
 Status CopyOnDevice(void* destination, const void* source, std::size_t bytes) {
   FD_CUDA_CALL(cudaMemcpy(destination, source, bytes, cudaMemcpyDeviceToDevice));
   FD_CUDA_CALL(cudaDeviceSynchronize());
@@ -254,9 +470,10 @@ Status FreeMemory(std::uint64_t* free_bytes, std::uint64_t* total_bytes) {
   return Status::Ok();
 }
 
-Status ColumnSums(const float* data, const float* target, std::size_t rows, std::size_t columns, double* out) {
+Status ColumnSums(const float* data, const float* target, std::size_t rows, std::size_t stride, std::size_t columns,
+                  double* out) {
   if (columns == 0) return Status::Ok();
-  ColumnSumsKernel<<<static_cast<unsigned>(columns), kSumThreads>>>(data, target, rows, out);
+  ColumnSumsKernel<<<static_cast<unsigned>(columns), kSumThreads>>>(data, target, rows, stride, out);
   FD_CUDA_CALL(cudaGetLastError());
   FD_CUDA_CALL(cudaDeviceSynchronize());
   return Status::Ok();

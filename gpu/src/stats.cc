@@ -5,19 +5,29 @@
 #include <thread>
 
 #include "cuda_backend.h"
+#include "stats_internal.h"
 
 namespace firedrill::gpu {
 namespace {
 
+// Turns shifted sums into mean and sample variance: with d = x - x0,
+// mean = x0 + S/n and var = (S2 - S^2/n) / (n - 1).
+void Moments(double x0, double s, double s2, double n, double* mean, double* variance) {
+  *mean = x0 + s / n;
+  *variance = std::max(0.0, (s2 - s * s / n) / (n - 1));
+}
+
+}  // namespace
+
 // The CPU twin of ColumnSumsKernel: same shifted double sums, one column per
 // task, the inner loop left to the compiler's vectoriser (-fopenmp-simd).
-void CpuColumnSums(const float* data, const float* target, std::size_t rows, std::size_t columns,
+void CpuColumnSums(const float* data, const float* target, std::size_t rows, std::size_t stride, std::size_t columns,
                    double* out) {
   const unsigned threads = std::max(1u, std::min<unsigned>(std::thread::hardware_concurrency(),
                                                             static_cast<unsigned>(columns)));
   auto work = [&](unsigned first) {
     for (std::size_t c = first; c < columns; c += threads) {
-      const float* column = data + c * rows;
+      const float* column = data + c * stride;
       const double x0 = column[0];
       const double y0 = target[0];
       double sx = 0, sxx = 0, sxy = 0;
@@ -41,14 +51,36 @@ void CpuColumnSums(const float* data, const float* target, std::size_t rows, std
   for (auto& worker : workers) worker.join();
 }
 
-// Turns shifted sums into mean and sample variance: with d = x - x0,
-// mean = x0 + S/n and var = (S2 - S^2/n) / (n - 1).
-void Moments(double x0, double s, double s2, double n, double* mean, double* variance) {
-  *mean = x0 + s / n;
-  *variance = std::max(0.0, (s2 - s * s / n) / (n - 1));
+Status ColumnSumsWithTarget(const DeviceBuffer& data, const DeviceBuffer& target, std::size_t rows,
+                            std::size_t stride, std::size_t columns, double* out) {
+  double* target_out = out + kSumsPerColumn * columns;
+  if (data.backend() == Backend::kCuda) {
+    FD_RETURN_IF_ERROR(cuda::ColumnSums(data.as<float>(), target.as<float>(), rows, stride, columns, out));
+    return cuda::ColumnSums(target.as<float>(), target.as<float>(), rows, rows, 1, target_out);
+  }
+  CpuColumnSums(data.as<float>(), target.as<float>(), rows, stride, columns, out);
+  CpuColumnSums(target.as<float>(), target.as<float>(), rows, rows, 1, target_out);
+  return Status::Ok();
 }
 
-}  // namespace
+FeatureStats StatsFromSums(const double* sums, std::size_t columns, std::size_t rows) {
+  FeatureStats stats;
+  const double n = static_cast<double>(rows);
+  const double* target_sums = &sums[kSumsPerColumn * columns];
+  Moments(target_sums[3], target_sums[0], target_sums[1], n, &stats.target_mean, &stats.target_variance);
+  stats.mean.resize(columns);
+  stats.variance.resize(columns);
+  stats.correlation.resize(columns);
+  for (std::size_t f = 0; f < columns; ++f) {
+    const double* s = &sums[kSumsPerColumn * f];
+    Moments(s[3], s[0], s[1], n, &stats.mean[f], &stats.variance[f]);
+    // Covariance is shift-invariant: sum(dx*dy) - sum(dx)*sum(dy)/n.
+    const double covariance = (s[2] - s[0] * target_sums[0] / n) / (n - 1);
+    const double scale = std::sqrt(stats.variance[f] * stats.target_variance);
+    stats.correlation[f] = scale > 0 ? covariance / scale : 0.0;
+  }
+  return stats;
+}
 
 Result<FeatureStats> ComputeFeatureStats(const DeviceBuffer& data, const DeviceBuffer& target,
                                          std::size_t samples, std::size_t features,
@@ -60,41 +92,14 @@ Result<FeatureStats> ComputeFeatureStats(const DeviceBuffer& data, const DeviceB
   if (data.backend() != target.backend()) {
     return FD_STATUS(StatusCode::kInvalidArgument, "data and target live on different backends");
   }
-  const Backend backend = data.backend();
-  // Column sums for every feature, then for the target against itself.
-  constexpr std::size_t kPerColumn = 4;  // sum, sum of squares, cross sum, shift
-  const std::size_t out_bytes = kPerColumn * (features + 1) * sizeof(double);
-  if (workspace->bytes() < out_bytes || workspace->backend() != backend) {
-    FD_ASSIGN_OR_RETURN(*workspace, DeviceBuffer::Allocate(backend, out_bytes));
+  const std::size_t out_bytes = kSumsPerColumn * (features + 1) * sizeof(double);
+  if (workspace->bytes() < out_bytes || workspace->backend() != data.backend()) {
+    FD_ASSIGN_OR_RETURN(*workspace, DeviceBuffer::Allocate(data.backend(), out_bytes));
   }
-  if (backend == Backend::kCuda) {
-    FD_RETURN_IF_ERROR(cuda::ColumnSums(data.as<float>(), target.as<float>(), samples, features, workspace->as<double>()));
-    FD_RETURN_IF_ERROR(cuda::ColumnSums(target.as<float>(), target.as<float>(), samples, 1,
-                                        workspace->as<double>() + kPerColumn * features));
-  } else {
-    CpuColumnSums(data.as<float>(), target.as<float>(), samples, features, workspace->as<double>());
-    CpuColumnSums(target.as<float>(), target.as<float>(), samples, 1,
-                  workspace->as<double>() + kPerColumn * features);
-  }
-  std::vector<double> sums(kPerColumn * (features + 1));
+  FD_RETURN_IF_ERROR(ColumnSumsWithTarget(data, target, samples, samples, features, workspace->as<double>()));
+  std::vector<double> sums(kSumsPerColumn * (features + 1));
   FD_RETURN_IF_ERROR(workspace->Download(sums.data(), out_bytes));
-
-  FeatureStats stats;
-  const double n = static_cast<double>(samples);
-  const double* target_sums = &sums[kPerColumn * features];
-  Moments(target_sums[3], target_sums[0], target_sums[1], n, &stats.target_mean, &stats.target_variance);
-  stats.mean.resize(features);
-  stats.variance.resize(features);
-  stats.correlation.resize(features);
-  for (std::size_t f = 0; f < features; ++f) {
-    const double* s = &sums[kPerColumn * f];
-    Moments(s[3], s[0], s[1], n, &stats.mean[f], &stats.variance[f]);
-    // Covariance is shift-invariant: sum(dx*dy) - sum(dx)*sum(dy)/n.
-    const double covariance = (s[2] - s[0] * target_sums[0] / n) / (n - 1);
-    const double scale = std::sqrt(stats.variance[f] * stats.target_variance);
-    stats.correlation[f] = scale > 0 ? covariance / scale : 0.0;
-  }
-  return stats;
+  return StatsFromSums(sums.data(), features, samples);
 }
 
 FeatureStats ReferenceFeatureStats(const float* data, const float* target, std::size_t samples,

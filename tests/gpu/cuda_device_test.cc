@@ -6,7 +6,9 @@
 #include <cmath>
 #include <random>
 
+#include "firedrill/gpu/dataset.h"
 #include "firedrill/gpu/device.h"
+#include "firedrill/gpu/stage1.h"
 #include "firedrill/gpu/stats.h"
 #include "firedrill/gpu/stress.h"
 
@@ -102,6 +104,54 @@ TEST(CudaDeviceTest, MemoryHogTakesAndGivesBackDeviceMemory) {
   Result<MemoryHog> too_much = MemoryHog::Take(Backend::kCuda, *before * 2, clock);
   ASSERT_FALSE(too_much.ok());
   EXPECT_EQ(too_much.status().code(), StatusCode::kResourceExhausted);
+}
+
+std::vector<float> Values(const DeviceBuffer& buffer) {
+  std::vector<float> out(buffer.bytes() / sizeof(float));
+  EXPECT_TRUE(buffer.Download(out.data(), buffer.bytes()).ok());
+  return out;
+}
+
+// The same seed gives the same dataset on both backends.
+TEST(CudaDeviceTest, DatasetsAgreeAcrossBackends) {
+  const DatasetSpec spec{.samples = 30001, .features = 257, .informative = 20, .decoys = 20, .noise = 0.1, .seed = 5};
+  auto cuda = GenerateDataset(Backend::kCuda, spec);
+  auto cpu = GenerateDataset(Backend::kCpu, spec);
+  ASSERT_TRUE(cuda.ok() && cpu.ok()) << cuda.status() << cpu.status();
+  EXPECT_EQ(cuda->informative, cpu->informative);
+  for (auto [a, b] : {std::pair{&cuda->data, &cpu->data}, std::pair{&cuda->target, &cpu->target}}) {
+    const std::vector<float> x = Values(*a), y = Values(*b);
+    ASSERT_EQ(x.size(), y.size());
+    std::size_t differing = 0;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      ASSERT_LE(std::abs(x[i] - y[i]), 1e-5f * (1 + std::abs(y[i]))) << "element " << i;
+      differing += x[i] != y[i];
+    }
+    std::printf("%zu of %zu elements differ in the last bits\n", differing, x.size());
+  }
+}
+
+// Stage 1 selects the same features on both backends from the same data.
+TEST(CudaDeviceTest, Stage1AgreesAcrossBackends) {
+  const DatasetSpec spec{.samples = 50000, .features = 1000, .informative = 20, .decoys = 20, .noise = 0.1, .seed = 9};
+  auto cuda = GenerateDataset(Backend::kCuda, spec);
+  auto cpu = GenerateDataset(Backend::kCpu, spec);
+  ASSERT_TRUE(cuda.ok() && cpu.ok());
+  Stage1Workspace cuda_workspace, cpu_workspace;
+  auto on_cuda = RunStage1(cuda->data, cuda->target, spec.samples, spec.features, {}, &cuda_workspace);
+  auto on_cpu = RunStage1(cpu->data, cpu->target, spec.samples, spec.features, {}, &cpu_workspace);
+  ASSERT_TRUE(on_cuda.ok() && on_cpu.ok()) << on_cuda.status() << on_cpu.status();
+  for (std::size_t f = 0; f < spec.features; ++f) {
+    EXPECT_NEAR(on_cuda->mutual_information[f], on_cpu->mutual_information[f], 1e-9 + 1e-6 * on_cpu->mutual_information[f]);
+  }
+  EXPECT_EQ(on_cuda->selected, on_cpu->selected);
+  int found = 0;
+  for (std::uint32_t feature : cuda->informative) {
+    found += std::count(on_cuda->selected.begin(), on_cuda->selected.end(), feature) > 0;
+  }
+  std::printf("stage 1 kept %zu of %zu (ratio %.3f), %d of 20 planted\n", on_cuda->selected.size(), spec.features,
+              on_cuda->reduction_ratio, found);
+  EXPECT_GE(found, 18);
 }
 
 }  // namespace

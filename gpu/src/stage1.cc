@@ -1,0 +1,199 @@
+#include "firedrill/gpu/stage1.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <thread>
+
+#include "cuda_backend.h"
+#include "stage1_math.h"
+#include "stats_internal.h"
+
+namespace firedrill::gpu {
+namespace {
+
+namespace sm = stage1_math;
+
+Status Ensure(DeviceBuffer* buffer, Backend backend, std::size_t bytes) {
+  if (buffer->bytes() >= bytes && buffer->backend() == backend) return Status::Ok();
+  FD_ASSIGN_OR_RETURN(*buffer, DeviceBuffer::Allocate(backend, bytes));
+  return Status::Ok();
+}
+
+// The CPU twin of MutualInformationKernel.
+void CpuMutualInformation(const float* data, const float* target, std::size_t rows, std::size_t columns,
+                          const float* bins, double* out) {
+  const float y_lo = bins[columns], y_inv = bins[2 * columns + 1];
+  std::vector<int> target_bins(rows);
+  for (std::size_t i = 0; i < rows; ++i) target_bins[i] = sm::Bin(target[i], y_lo, y_inv);
+  const unsigned threads = std::max(1u, std::min<unsigned>(std::thread::hardware_concurrency(),
+                                                            static_cast<unsigned>(columns)));
+  auto work = [&](unsigned first) {
+    for (std::size_t f = first; f < columns; f += threads) {
+      unsigned histogram[sm::kBins * sm::kBins] = {};
+      const float* column = data + f * rows;
+      const float x_lo = bins[f], x_inv = bins[columns + 1 + f];
+      for (std::size_t i = 0; i < rows; ++i) ++histogram[sm::Bin(column[i], x_lo, x_inv) * sm::kBins + target_bins[i]];
+      double row_sum[sm::kBins] = {}, column_sum[sm::kBins] = {};
+      for (int b = 0; b < sm::kBins * sm::kBins; ++b) {
+        row_sum[b / sm::kBins] += histogram[b];
+        column_sum[b % sm::kBins] += histogram[b];
+      }
+      double mi = 0;
+      for (int b = 0; b < sm::kBins * sm::kBins; ++b) {
+        mi += sm::MutualInformationTerm(histogram[b], row_sum[b / sm::kBins], column_sum[b % sm::kBins],
+                                        static_cast<double>(rows));
+      }
+      out[f] = mi;
+    }
+  };
+  std::vector<std::thread> workers;
+  for (unsigned t = 1; t < threads; ++t) workers.emplace_back(work, t);
+  work(0);
+  for (auto& worker : workers) worker.join();
+}
+
+// The CPU twin of CandidateCorrelations: standardized rows, then z^T z / rows.
+void CpuCandidateCorrelations(const float* data, std::size_t samples, const float* candidates, std::size_t count,
+                              std::size_t rows, float* z, float* gram) {
+  for (std::size_t c = 0; c < count; ++c) {
+    std::uint32_t column;
+    std::memcpy(&column, &candidates[c], sizeof(column));
+    const float mean = candidates[count + c], inverse_sd = candidates[2 * count + c];
+    for (std::size_t r = 0; r < rows; ++r) z[c * rows + r] = (data[column * samples + r] - mean) * inverse_sd;
+  }
+  const float scale = 1.0f / static_cast<float>(rows);
+  for (std::size_t i = 0; i < count; ++i) {
+    for (std::size_t j = i; j < count; ++j) {
+      float sum = 0;
+#pragma omp simd reduction(+ : sum)
+      for (std::size_t r = 0; r < rows; ++r) sum += z[i * rows + r] * z[j * rows + r];
+      gram[i * count + j] = gram[j * count + i] = sum * scale;
+    }
+  }
+}
+
+}  // namespace
+
+Result<Stage1Result> RunStage1(const DeviceBuffer& data, const DeviceBuffer& target, std::size_t samples,
+                               std::size_t features, const Stage1Options& options, Stage1Workspace* workspace) {
+  if (!(options.keep_ratio > 0 && options.keep_ratio <= 1)) {
+    return FD_STATUS(StatusCode::kInvalidArgument, "keep_ratio must be in (0, 1]");
+  }
+  if (samples < 2 || data.bytes() < samples * features * sizeof(float) || target.bytes() < samples * sizeof(float) ||
+      data.backend() != target.backend()) {
+    return FD_STATUS(StatusCode::kInvalidArgument,
+                     "stage 1 needs at least 2 samples, buffers of samples x features, on one backend");
+  }
+  const Backend backend = data.backend();
+  Stage1Result result;
+  const std::size_t sums_count = kSumsPerColumn * (features + 1);
+  FD_RETURN_IF_ERROR(Ensure(&workspace->sums, backend, 2 * sums_count * sizeof(double)));
+  double* full_sums = workspace->sums.as<double>();
+  double* early_sums = full_sums + sums_count;
+  std::vector<double> sums(sums_count);
+
+  // Bins come from the first rows, so the full pass can bin and sum at once:
+  // equal width over mean +- 3 standard deviations of each column.
+  const std::size_t binning_rows = std::min(samples, std::max<std::size_t>(2, options.binning_rows));
+  FD_RETURN_IF_ERROR(ColumnSumsWithTarget(data, target, binning_rows, samples, features, early_sums));
+  FD_RETURN_IF_ERROR(workspace->sums.Download(sums.data(), sums_count * sizeof(double), sums_count * sizeof(double)));
+  const FeatureStats early = StatsFromSums(sums.data(), features, binning_rows);
+  std::vector<float> bins(2 * (features + 1));
+  auto set_bins = [&](std::size_t index, double mean, double variance) {
+    const double sd = std::sqrt(variance);
+    bins[index] = static_cast<float>(sd > 0 ? mean - 3 * sd : mean);
+    bins[features + 1 + index] = static_cast<float>(sd > 0 ? sm::kBins / (6 * sd) : 0.0);
+  };
+  for (std::size_t f = 0; f < features; ++f) set_bins(f, early.mean[f], early.variance[f]);
+  set_bins(features, early.target_mean, early.target_variance);
+  FD_RETURN_IF_ERROR(Ensure(&workspace->bins, backend, bins.size() * sizeof(float)));
+  FD_RETURN_IF_ERROR(workspace->bins.Upload(bins.data(), bins.size() * sizeof(float)));
+  FD_RETURN_IF_ERROR(Ensure(&workspace->mutual_information, backend, features * sizeof(double)));
+
+  // The one full pass: sums and mutual information together.
+  double* target_sums = full_sums + kSumsPerColumn * features;
+  if (backend == Backend::kCuda) {
+    FD_RETURN_IF_ERROR(cuda::Stage1Pass(data.as<float>(), target.as<float>(), samples, features,
+                                        workspace->bins.as<float>(), full_sums,
+                                        workspace->mutual_information.as<double>()));
+    FD_RETURN_IF_ERROR(cuda::ColumnSums(target.as<float>(), target.as<float>(), samples, samples, 1, target_sums));
+  } else {
+    CpuColumnSums(data.as<float>(), target.as<float>(), samples, samples, features, full_sums);
+    CpuColumnSums(target.as<float>(), target.as<float>(), samples, samples, 1, target_sums);
+    CpuMutualInformation(data.as<float>(), target.as<float>(), samples, features, workspace->bins.as<float>(),
+                         workspace->mutual_information.as<double>());
+  }
+  FD_RETURN_IF_ERROR(workspace->sums.Download(sums.data(), sums_count * sizeof(double)));
+  result.stats = StatsFromSums(sums.data(), features, samples);
+  result.mutual_information.resize(features);
+  FD_RETURN_IF_ERROR(workspace->mutual_information.Download(result.mutual_information.data(), features * sizeof(double)));
+
+  // Score: correlation and mutual information, each scaled by its maximum,
+  // weighted equally (MI finds the non-linear links correlation misses).
+  double max_correlation = 0, max_mi = 0;
+  for (std::size_t f = 0; f < features; ++f) {
+    max_correlation = std::max(max_correlation, std::abs(result.stats.correlation[f]));
+    max_mi = std::max(max_mi, result.mutual_information[f]);
+  }
+  result.score.resize(features);
+  for (std::size_t f = 0; f < features; ++f) {
+    if (result.stats.variance[f] < options.min_variance) {
+      result.score[f] = -1;
+      continue;
+    }
+    const double c = max_correlation > 0 ? std::abs(result.stats.correlation[f]) / max_correlation : 0;
+    const double m = max_mi > 0 ? result.mutual_information[f] / max_mi : 0;
+    result.score[f] = 0.5 * c + 0.5 * m;
+  }
+  std::vector<std::uint32_t> order(features);
+  std::iota(order.begin(), order.end(), 0u);
+  const std::size_t keep = std::max<std::size_t>(1, static_cast<std::size_t>(std::lround(options.keep_ratio * features)));
+  const std::size_t candidate_count = std::min(features, 2 * keep);
+  std::partial_sort(order.begin(), order.begin() + candidate_count, order.end(), [&](std::uint32_t a, std::uint32_t b) {
+    return result.score[a] != result.score[b] ? result.score[a] > result.score[b] : a < b;
+  });
+  std::vector<std::uint32_t> candidates;
+  for (std::size_t i = 0; i < candidate_count && result.score[order[i]] >= 0; ++i) candidates.push_back(order[i]);
+
+  // Redundancy: correlations among the candidates on the first rows, then a
+  // greedy pass in score order that drops whatever repeats a kept feature.
+  const std::size_t count = candidates.size();
+  const std::size_t rows = std::min(samples, options.redundancy_rows);
+  std::vector<float> packed(3 * count);
+  for (std::size_t c = 0; c < count; ++c) {
+    std::memcpy(&packed[c], &candidates[c], sizeof(float));
+    packed[count + c] = static_cast<float>(result.stats.mean[candidates[c]]);
+    packed[2 * count + c] = static_cast<float>(1.0 / std::sqrt(result.stats.variance[candidates[c]]));
+  }
+  FD_RETURN_IF_ERROR(Ensure(&workspace->candidates, backend, (packed.size() + rows * count) * sizeof(float)));
+  FD_RETURN_IF_ERROR(workspace->candidates.Upload(packed.data(), packed.size() * sizeof(float)));
+  FD_RETURN_IF_ERROR(Ensure(&workspace->gram, backend, count * count * sizeof(float)));
+  float* z = workspace->candidates.as<float>() + packed.size();
+  if (backend == Backend::kCuda) {
+    FD_RETURN_IF_ERROR(cuda::CandidateCorrelations(data.as<float>(), samples, workspace->candidates.as<float>(), count,
+                                                   rows, z, workspace->gram.as<float>()));
+  } else {
+    CpuCandidateCorrelations(data.as<float>(), samples, workspace->candidates.as<float>(), count, rows, z,
+                             workspace->gram.as<float>());
+  }
+  std::vector<float> gram(count * count);
+  FD_RETURN_IF_ERROR(workspace->gram.Download(gram.data(), gram.size() * sizeof(float)));
+  std::vector<std::size_t> kept;
+  for (std::size_t i = 0; i < count && kept.size() < keep; ++i) {
+    const bool redundant = std::any_of(kept.begin(), kept.end(), [&](std::size_t k) {
+      return std::abs(gram[i * count + k]) > options.redundancy_threshold;
+    });
+    if (redundant) {
+      result.pruned.push_back(candidates[i]);
+    } else {
+      kept.push_back(i);
+      result.selected.push_back(candidates[i]);
+    }
+  }
+  result.reduction_ratio = static_cast<double>(result.selected.size()) / static_cast<double>(features);
+  return result;
+}
+
+}  // namespace firedrill::gpu
