@@ -21,7 +21,7 @@ Status Ensure(DeviceBuffer* buffer, Backend backend, std::size_t bytes) {
   return Status::Ok();
 }
 
-// The CPU twin of MutualInformationKernel.
+// The CPU twin of Stage1PassKernel's histogram and mutual information.
 void CpuMutualInformation(const float* data, const float* target, std::size_t rows, std::size_t columns,
                           const float* bins, double* out) {
   const float y_lo = bins[columns], y_inv = bins[2 * columns + 1];
