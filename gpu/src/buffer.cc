@@ -41,7 +41,7 @@ Result<DeviceBuffer> DeviceBuffer::Allocate(Backend backend, std::size_t bytes) 
 }
 
 DeviceBuffer::DeviceBuffer(DeviceBuffer&& other) noexcept
-    : backend_(other.backend_), data_(other.data_), bytes_(other.bytes_) {
+    : ledger_(std::move(other.ledger_)), backend_(other.backend_), data_(other.data_), bytes_(other.bytes_) {
   other.data_ = nullptr;
   other.bytes_ = 0;
 }
@@ -49,6 +49,7 @@ DeviceBuffer::DeviceBuffer(DeviceBuffer&& other) noexcept
 DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& other) noexcept {
   if (this != &other) {
     Release();
+    ledger_ = std::move(other.ledger_);
     backend_ = other.backend_;
     data_ = other.data_;
     bytes_ = other.bytes_;
@@ -61,6 +62,10 @@ DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& other) noexcept {
 DeviceBuffer::~DeviceBuffer() { Release(); }
 
 void DeviceBuffer::Release() {
+  if (ledger_ != nullptr) {
+    ledger_->Return(bytes_);
+    ledger_ = nullptr;
+  }
   if (data_ == nullptr) return;
   if (backend_ == Backend::kCuda) {
     cuda::Free(data_);

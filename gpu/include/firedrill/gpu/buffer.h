@@ -6,11 +6,20 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "firedrill/core/status.h"
-#include "firedrill/gpu/device.h"
+#include "firedrill/gpu/backend.h"
 
 namespace firedrill::gpu {
+
+// Counts the bytes a Device's arena has handed out; buffers give theirs back
+// when freed, however long they outlive the call that made them.
+class MemoryLedger {
+ public:
+  virtual ~MemoryLedger() = default;
+  virtual void Return(std::size_t bytes) = 0;
+};
 
 class DeviceBuffer {
  public:
@@ -42,9 +51,13 @@ class DeviceBuffer {
   std::size_t bytes() const { return bytes_; }
   Backend backend() const { return backend_; }
 
+  // Makes the buffer report its bytes to `ledger` when it is freed.
+  void set_ledger(std::shared_ptr<MemoryLedger> ledger) { ledger_ = std::move(ledger); }
+
  private:
   void Release();
 
+  std::shared_ptr<MemoryLedger> ledger_;
   Backend backend_ = Backend::kCpu;
   void* data_ = nullptr;
   std::size_t bytes_ = 0;
