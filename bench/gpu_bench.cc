@@ -13,6 +13,7 @@
 #include "firedrill/gpu/dataset.h"
 #include "firedrill/gpu/device.h"
 #include "firedrill/gpu/stage1.h"
+#include "firedrill/gpu/stage3.h"
 #include "firedrill/gpu/stats.h"
 #include "firedrill/gpu/stress.h"
 
@@ -120,6 +121,30 @@ void Stage1(benchmark::State& state, Backend backend) {
 }
 BENCHMARK_CAPTURE(Stage1, cpu, Backend::kCpu)->Args({100000, 160})->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(Stage1, cuda, Backend::kCuda)->Args({200000, 5000})->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// Stage 3 on 50 candidates (stage 1's best), 5 folds, forward selection.
+void Stage3(benchmark::State& state, Backend backend) {
+  if (backend == Backend::kCuda && !HaveCuda()) return state.SkipWithError("no CUDA device");
+  firedrill::gpu::DatasetSpec spec;
+  spec.samples = static_cast<std::size_t>(state.range(0));
+  spec.features = static_cast<std::size_t>(state.range(1));
+  auto dataset = firedrill::gpu::GenerateDataset(backend, spec);
+  if (!dataset.ok()) return state.SkipWithError(dataset.status().ToString().c_str());
+  firedrill::gpu::Stage1Workspace stage1_workspace;
+  auto stage1 = firedrill::gpu::RunStage1(dataset->data, dataset->target, spec.samples, spec.features, {}, &stage1_workspace);
+  if (!stage1.ok()) return state.SkipWithError(stage1.status().ToString().c_str());
+  const std::vector<std::uint32_t> candidates(stage1->selected.begin(),
+                                              stage1->selected.begin() + std::min<std::size_t>(50, stage1->selected.size()));
+  firedrill::gpu::Stage3Workspace workspace;
+  for (auto _ : state) {
+    auto result = firedrill::gpu::RunStage3(dataset->data, dataset->target, spec.samples, spec.features, candidates,
+                                            stage1->stats, {}, &workspace);
+    if (!result.ok()) return state.SkipWithError(result.status().ToString().c_str());
+    benchmark::DoNotOptimize(result->selected.data());
+  }
+}
+BENCHMARK_CAPTURE(Stage3, cpu, Backend::kCpu)->Args({20000, 1000})->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(Stage3, cuda, Backend::kCuda)->Args({200000, 5000})->UseRealTime()->Unit(benchmark::kMillisecond);
 
 void BM_CudaGenerateDataset(benchmark::State& state) {
   if (!HaveCuda()) return state.SkipWithError("no CUDA device");

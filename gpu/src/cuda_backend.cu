@@ -3,6 +3,7 @@
 #include "cuda_backend.h"
 #include "dataset_math.h"
 #include "stage1_math.h"
+#include "stage3_math.h"
 
 // Turns a CUDA runtime error into a Status that keeps the failing call.
 #define FD_CUDA_CALL(expr)                                                              \
@@ -218,24 +219,27 @@ __global__ void GatherStandardizedKernel(const float* __restrict__ data, unsigne
   }
 }
 
-// z^T z / rows with 64 x 64 output tiles, 4 x 4 outputs per thread.
+// z^T z * scale over `rows` rows of columns `stride` floats apart, with
+// 64 x 64 output tiles and 4 x 4 outputs per thread, accumulated in Acc.
 constexpr int kGramTile = 64, kGramStep = 16;
-__global__ void GramKernel(const float* __restrict__ z, int rows, int count, float scale, float* __restrict__ gram) {
+template <typename Acc, typename Out>
+__global__ void GramKernel(const float* __restrict__ z, int rows, long long stride, int count, Acc scale,
+                           Out* __restrict__ gram) {
   __shared__ float a[kGramStep][kGramTile + 1];
   __shared__ float b[kGramStep][kGramTile + 1];
   const int tx = threadIdx.x, ty = threadIdx.y;
   const int bi = blockIdx.y * kGramTile, bj = blockIdx.x * kGramTile;
-  float acc[4][4] = {};
+  Acc acc[4][4] = {};
   for (int r0 = 0; r0 < rows; r0 += kGramStep) {
     for (int l = ty * 16 + tx; l < kGramStep * kGramTile; l += 256) {
       const int k = l % kGramStep, i = l / kGramStep, r = r0 + k;
-      a[k][i] = (bi + i < count && r < rows) ? z[static_cast<size_t>(bi + i) * rows + r] : 0.0f;
-      b[k][i] = (bj + i < count && r < rows) ? z[static_cast<size_t>(bj + i) * rows + r] : 0.0f;
+      a[k][i] = (bi + i < count && r < rows) ? z[(bi + i) * stride + r] : 0.0f;
+      b[k][i] = (bj + i < count && r < rows) ? z[(bj + i) * stride + r] : 0.0f;
     }
     __syncthreads();
 #pragma unroll
     for (int k = 0; k < kGramStep; ++k) {
-      float av[4], bv[4];
+      Acc av[4], bv[4];
 #pragma unroll
       for (int u = 0; u < 4; ++u) {
         av[u] = a[k][ty + 16 * u];
@@ -244,7 +248,7 @@ __global__ void GramKernel(const float* __restrict__ z, int rows, int count, flo
 #pragma unroll
       for (int u = 0; u < 4; ++u) {
 #pragma unroll
-        for (int v = 0; v < 4; ++v) acc[u][v] = fmaf(av[u], bv[v], acc[u][v]);
+        for (int v = 0; v < 4; ++v) acc[u][v] = fma(av[u], bv[v], acc[u][v]);
       }
     }
     __syncthreads();
@@ -254,8 +258,33 @@ __global__ void GramKernel(const float* __restrict__ z, int rows, int count, flo
 #pragma unroll
     for (int v = 0; v < 4; ++v) {
       const int i = bi + ty + 16 * u, j = bj + tx + 16 * v;
-      if (i < count && j < count) gram[static_cast<size_t>(i) * count + j] = acc[u][v] * scale;
+      if (i < count && j < count) gram[static_cast<size_t>(i) * count + j] = static_cast<Out>(acc[u][v] * scale);
     }
+  }
+}
+
+// Stage 3's design matrix, one block per column: each candidate's
+// standardized value z and, when expanding, (z^2 - 1) / sqrt(2); then a
+// column of ones; then the target.
+__global__ void BuildDesignKernel(const float* __restrict__ data, unsigned long long samples,
+                                  const float* __restrict__ candidates, unsigned count, bool expand,
+                                  const float* __restrict__ target, float* __restrict__ design) {
+  const unsigned width = expand ? 2 : 1;
+  const unsigned column = blockIdx.x;
+  float* out = design + column * samples;
+  if (column < count * width) {
+    const unsigned c = column / width;
+    const unsigned feature = __float_as_uint(candidates[c]);
+    const float mean = candidates[count + c], inverse_sd = candidates[2 * count + c];
+    const bool square = (column % width) == 1;
+    for (unsigned long long r = threadIdx.x; r < samples; r += blockDim.x) {
+      const float value = (data[feature * samples + r] - mean) * inverse_sd;
+      out[r] = square ? stage3_math::Square(value) : value;
+    }
+  } else if (column == count * width) {
+    for (unsigned long long r = threadIdx.x; r < samples; r += blockDim.x) out[r] = 1.0f;
+  } else {
+    for (unsigned long long r = threadIdx.x; r < samples; r += blockDim.x) out[r] = target[r];
   }
 }
 
@@ -421,9 +450,27 @@ Status CandidateCorrelations(const float* data, std::size_t samples, const float
                                                                   static_cast<unsigned>(count), rows, z);
   FD_CUDA_CALL(cudaGetLastError());
   const unsigned tiles = static_cast<unsigned>((count + kGramTile - 1) / kGramTile);
-  GramKernel<<<dim3(tiles, tiles), dim3(16, 16)>>>(z, static_cast<int>(rows), static_cast<int>(count),
-                                                   1.0f / static_cast<float>(rows), gram);
+  GramKernel<float, float><<<dim3(tiles, tiles), dim3(16, 16)>>>(z, static_cast<int>(rows), static_cast<long long>(rows),
+                                                                 static_cast<int>(count), 1.0f / static_cast<float>(rows), gram);
   FD_CUDA_CALL(cudaGetLastError());
+  FD_CUDA_CALL(cudaDeviceSynchronize());
+  return Status::Ok();
+}
+
+Status FoldGrams(const float* data, std::size_t samples, const float* candidates, std::size_t count, bool expand,
+                 const float* target, int folds, float* design, double* grams) {
+  const std::size_t width = (expand ? 2 : 1) * count + 2;
+  BuildDesignKernel<<<static_cast<unsigned>(width), 256>>>(data, samples, candidates, static_cast<unsigned>(count),
+                                                          expand, target, design);
+  FD_CUDA_CALL(cudaGetLastError());
+  const unsigned tiles = static_cast<unsigned>((width + kGramTile - 1) / kGramTile);
+  for (int f = 0; f < folds; ++f) {
+    const std::size_t begin = samples * f / folds, end = samples * (f + 1) / folds;
+    GramKernel<double, double><<<dim3(tiles, tiles), dim3(16, 16)>>>(
+        design + begin, static_cast<int>(end - begin), static_cast<long long>(samples), static_cast<int>(width), 1.0,
+        grams + f * width * width);
+    FD_CUDA_CALL(cudaGetLastError());
+  }
   FD_CUDA_CALL(cudaDeviceSynchronize());
   return Status::Ok();
 }

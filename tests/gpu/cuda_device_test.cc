@@ -9,6 +9,7 @@
 #include "firedrill/gpu/dataset.h"
 #include "firedrill/gpu/device.h"
 #include "firedrill/gpu/stage1.h"
+#include "firedrill/gpu/stage3.h"
 #include "firedrill/gpu/stats.h"
 #include "firedrill/gpu/stress.h"
 
@@ -152,6 +153,21 @@ TEST(CudaDeviceTest, Stage1AgreesAcrossBackends) {
   std::printf("stage 1 kept %zu of %zu (ratio %.3f), %d of 20 planted\n", on_cuda->selected.size(), spec.features,
               on_cuda->reduction_ratio, found);
   EXPECT_GE(found, 18);
+
+  // Stage 3 on stage 1's top 50: the same choice on both backends.
+  const std::vector<std::uint32_t> top(on_cuda->selected.begin(), on_cuda->selected.begin() + 50);
+  Stage3Workspace cuda_stage3, cpu_stage3;
+  auto third_cuda = RunStage3(cuda->data, cuda->target, spec.samples, spec.features, top, on_cuda->stats, {}, &cuda_stage3);
+  auto third_cpu = RunStage3(cpu->data, cpu->target, spec.samples, spec.features, top, on_cpu->stats, {}, &cpu_stage3);
+  ASSERT_TRUE(third_cuda.ok() && third_cpu.ok()) << third_cuda.status() << third_cpu.status();
+  EXPECT_EQ(third_cuda->selected, third_cpu->selected);
+  EXPECT_NEAR(third_cuda->cv_r2, third_cpu->cv_r2, 1e-4);
+  int planted = 0;
+  for (std::uint32_t feature : third_cuda->selected) {
+    planted += std::count(cuda->informative.begin(), cuda->informative.end(), feature) > 0;
+  }
+  std::printf("stage 3 kept %zu (%d planted), CV R^2 %.4f (CPU %.4f)\n", third_cuda->selected.size(), planted,
+              third_cuda->cv_r2, third_cpu->cv_r2);
 }
 
 }  // namespace
