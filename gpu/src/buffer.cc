@@ -92,6 +92,12 @@ Status DeviceBuffer::Download(void* host, std::size_t bytes, std::size_t offset)
   return Status::Ok();
 }
 
+Status DeviceBuffer::EnsureAtLeast(Backend backend, std::size_t bytes) {
+  if (bytes_ >= bytes && backend_ == backend && (data_ != nullptr || bytes == 0)) return Status::Ok();
+  FD_ASSIGN_OR_RETURN(*this, Allocate(backend, bytes));
+  return Status::Ok();
+}
+
 Status DeviceBuffer::CopyFrom(const DeviceBuffer& source) {
   FD_RETURN_IF_ERROR(CheckRange(0, source.bytes_, bytes_));
   if (source.backend_ != backend_) {

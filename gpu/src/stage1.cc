@@ -15,12 +15,6 @@ namespace {
 
 namespace sm = stage1_math;
 
-Status Ensure(DeviceBuffer* buffer, Backend backend, std::size_t bytes) {
-  if (buffer->bytes() >= bytes && buffer->backend() == backend) return Status::Ok();
-  FD_ASSIGN_OR_RETURN(*buffer, DeviceBuffer::Allocate(backend, bytes));
-  return Status::Ok();
-}
-
 // The CPU twin of Stage1PassKernel's histogram and mutual information.
 void CpuMutualInformation(const float* data, const float* target, std::size_t rows, std::size_t columns,
                           const float* bins, double* out) {
@@ -89,7 +83,7 @@ Result<Stage1Result> RunStage1(const DeviceBuffer& data, const DeviceBuffer& tar
   const Backend backend = data.backend();
   Stage1Result result;
   const std::size_t sums_count = kSumsPerColumn * (features + 1);
-  FD_RETURN_IF_ERROR(Ensure(&workspace->sums, backend, 2 * sums_count * sizeof(double)));
+  FD_RETURN_IF_ERROR(workspace->sums.EnsureAtLeast(backend, 2 * sums_count * sizeof(double)));
   double* full_sums = workspace->sums.as<double>();
   double* early_sums = full_sums + sums_count;
   std::vector<double> sums(sums_count);
@@ -108,9 +102,9 @@ Result<Stage1Result> RunStage1(const DeviceBuffer& data, const DeviceBuffer& tar
   };
   for (std::size_t f = 0; f < features; ++f) set_bins(f, early.mean[f], early.variance[f]);
   set_bins(features, early.target_mean, early.target_variance);
-  FD_RETURN_IF_ERROR(Ensure(&workspace->bins, backend, bins.size() * sizeof(float)));
+  FD_RETURN_IF_ERROR(workspace->bins.EnsureAtLeast(backend, bins.size() * sizeof(float)));
   FD_RETURN_IF_ERROR(workspace->bins.Upload(bins.data(), bins.size() * sizeof(float)));
-  FD_RETURN_IF_ERROR(Ensure(&workspace->mutual_information, backend, features * sizeof(double)));
+  FD_RETURN_IF_ERROR(workspace->mutual_information.EnsureAtLeast(backend, features * sizeof(double)));
 
   // The one full pass: sums and mutual information together.
   double* target_sums = full_sums + kSumsPerColumn * features;
@@ -161,15 +155,10 @@ Result<Stage1Result> RunStage1(const DeviceBuffer& data, const DeviceBuffer& tar
   // greedy pass in score order that drops whatever repeats a kept feature.
   const std::size_t count = candidates.size();
   const std::size_t rows = std::min(samples, options.redundancy_rows);
-  std::vector<float> packed(3 * count);
-  for (std::size_t c = 0; c < count; ++c) {
-    std::memcpy(&packed[c], &candidates[c], sizeof(float));
-    packed[count + c] = static_cast<float>(result.stats.mean[candidates[c]]);
-    packed[2 * count + c] = static_cast<float>(1.0 / std::sqrt(result.stats.variance[candidates[c]]));
-  }
-  FD_RETURN_IF_ERROR(Ensure(&workspace->candidates, backend, (packed.size() + rows * count) * sizeof(float)));
+  const std::vector<float> packed = PackCandidates(candidates, result.stats);
+  FD_RETURN_IF_ERROR(workspace->candidates.EnsureAtLeast(backend, (packed.size() + rows * count) * sizeof(float)));
   FD_RETURN_IF_ERROR(workspace->candidates.Upload(packed.data(), packed.size() * sizeof(float)));
-  FD_RETURN_IF_ERROR(Ensure(&workspace->gram, backend, count * count * sizeof(float)));
+  FD_RETURN_IF_ERROR(workspace->gram.EnsureAtLeast(backend, count * count * sizeof(float)));
   float* z = workspace->candidates.as<float>() + packed.size();
   if (backend == Backend::kCuda) {
     FD_RETURN_IF_ERROR(cuda::CandidateCorrelations(data.as<float>(), samples, workspace->candidates.as<float>(), count,

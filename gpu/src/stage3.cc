@@ -7,15 +7,10 @@
 
 #include "cuda_backend.h"
 #include "stage3_math.h"
+#include "stats_internal.h"
 
 namespace firedrill::gpu {
 namespace {
-
-Status Ensure(DeviceBuffer* buffer, Backend backend, std::size_t bytes) {
-  if (buffer->bytes() >= bytes && buffer->backend() == backend) return Status::Ok();
-  FD_ASSIGN_OR_RETURN(*buffer, DeviceBuffer::Allocate(backend, bytes));
-  return Status::Ok();
-}
 
 // The CPU twin of FoldGrams.
 void CpuFoldGrams(const float* data, std::size_t samples, const float* candidates, std::size_t count, bool expand,
@@ -153,18 +148,12 @@ Result<Stage3Result> RunStage3(const DeviceBuffer& data, const DeviceBuffer& tar
   const std::size_t count = candidates.size();
   const std::size_t per_candidate = options.expand_basis ? 2 : 1;
   const std::size_t width = per_candidate * count + 2;
-  std::vector<float> packed(3 * count);
-  for (std::size_t c = 0; c < count; ++c) {
-    std::memcpy(&packed[c], &candidates[c], sizeof(float));
-    packed[count + c] = static_cast<float>(stats.mean[candidates[c]]);
-    const double variance = stats.variance[candidates[c]];
-    packed[2 * count + c] = static_cast<float>(variance > 0 ? 1 / std::sqrt(variance) : 0.0);
-  }
-  FD_RETURN_IF_ERROR(Ensure(&workspace->candidates, backend, packed.size() * sizeof(float)));
+  const std::vector<float> packed = PackCandidates(candidates, stats);
+  FD_RETURN_IF_ERROR(workspace->candidates.EnsureAtLeast(backend, packed.size() * sizeof(float)));
   FD_RETURN_IF_ERROR(workspace->candidates.Upload(packed.data(), packed.size() * sizeof(float)));
-  FD_RETURN_IF_ERROR(Ensure(&workspace->design, backend, width * samples * sizeof(float)));
+  FD_RETURN_IF_ERROR(workspace->design.EnsureAtLeast(backend, width * samples * sizeof(float)));
   const std::size_t grams_count = static_cast<std::size_t>(options.folds) * width * width;
-  FD_RETURN_IF_ERROR(Ensure(&workspace->grams, backend, grams_count * sizeof(double)));
+  FD_RETURN_IF_ERROR(workspace->grams.EnsureAtLeast(backend, grams_count * sizeof(double)));
   if (backend == Backend::kCuda) {
     FD_RETURN_IF_ERROR(cuda::FoldGrams(data.as<float>(), samples, workspace->candidates.as<float>(), count,
                                        options.expand_basis, target.as<float>(), options.folds,

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <thread>
 
 #include "cuda_backend.h"
@@ -93,9 +94,7 @@ Result<FeatureStats> ComputeFeatureStats(const DeviceBuffer& data, const DeviceB
     return FD_STATUS(StatusCode::kInvalidArgument, "data and target live on different backends");
   }
   const std::size_t out_bytes = kSumsPerColumn * (features + 1) * sizeof(double);
-  if (workspace->bytes() < out_bytes || workspace->backend() != data.backend()) {
-    FD_ASSIGN_OR_RETURN(*workspace, DeviceBuffer::Allocate(data.backend(), out_bytes));
-  }
+  FD_RETURN_IF_ERROR(workspace->EnsureAtLeast(data.backend(), out_bytes));
   FD_RETURN_IF_ERROR(ColumnSumsWithTarget(data, target, samples, samples, features, workspace->as<double>()));
   std::vector<double> sums(kSumsPerColumn * (features + 1));
   FD_RETURN_IF_ERROR(workspace->Download(sums.data(), out_bytes));
@@ -129,6 +128,18 @@ FeatureStats ReferenceFeatureStats(const float* data, const float* target, std::
     stats.correlation.push_back(scale > 0 ? sp / scale : 0.0);
   }
   return stats;
+}
+
+std::vector<float> PackCandidates(const std::vector<std::uint32_t>& candidates, const FeatureStats& stats) {
+  const std::size_t count = candidates.size();
+  std::vector<float> packed(3 * count);
+  for (std::size_t c = 0; c < count; ++c) {
+    std::memcpy(&packed[c], &candidates[c], sizeof(float));
+    packed[count + c] = static_cast<float>(stats.mean[candidates[c]]);
+    const double variance = stats.variance[candidates[c]];
+    packed[2 * count + c] = static_cast<float>(variance > 0 ? 1 / std::sqrt(variance) : 0.0);
+  }
+  return packed;
 }
 
 }  // namespace firedrill::gpu

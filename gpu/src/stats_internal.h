@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <vector>
 
 #include "firedrill/core/status.h"
 #include "firedrill/gpu/buffer.h"
@@ -21,6 +23,10 @@ Status ColumnSumsWithTarget(const DeviceBuffer& data, const DeviceBuffer& target
 // Host-side CPU twin of the column sums kernel.
 void CpuColumnSums(const float* data, const float* target, std::size_t rows, std::size_t stride,
                    std::size_t columns, double* out);
+
+// Candidate columns as the kernels take them: `count` indices (bit-cast to
+// float), then `count` means, then `count` inverse standard deviations.
+std::vector<float> PackCandidates(const std::vector<std::uint32_t>& candidates, const FeatureStats& stats);
 
 // Mean, variance and correlation from downloaded sums (target last) over `rows`.
 FeatureStats StatsFromSums(const double* sums, std::size_t columns, std::size_t rows);

@@ -35,6 +35,9 @@ class DeviceBuffer {
 
   Status Upload(const void* host, std::size_t bytes, std::size_t offset = 0);
   Status Download(void* host, std::size_t bytes, std::size_t offset = 0) const;
+  // Makes this a buffer of at least `bytes` on `backend`, reallocating (and
+  // dropping the contents) only when it is smaller or elsewhere.
+  Status EnsureAtLeast(Backend backend, std::size_t bytes);
   // Copies all of `source` (same backend, no larger than this) and waits.
   Status CopyFrom(const DeviceBuffer& source);
   // Sets every byte, e.g. to poison outputs before a kernel writes them.
