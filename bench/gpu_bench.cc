@@ -146,17 +146,21 @@ void Stage3(benchmark::State& state, Backend backend) {
 BENCHMARK_CAPTURE(Stage3, cpu, Backend::kCpu)->Args({20000, 1000})->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(Stage3, cuda, Backend::kCuda)->Args({200000, 5000})->UseRealTime()->Unit(benchmark::kMillisecond);
 
-void BM_CudaGenerateDataset(benchmark::State& state) {
-  if (!HaveCuda()) return state.SkipWithError("no CUDA device");
-  firedrill::gpu::DatasetSpec spec{.samples = 200000, .features = 5000, .informative = 20, .decoys = 20};
+void GenerateDataset(benchmark::State& state, Backend backend) {
+  if (backend == Backend::kCuda && !HaveCuda()) return state.SkipWithError("no CUDA device");
+  firedrill::gpu::DatasetSpec spec{.samples = static_cast<std::size_t>(state.range(0)),
+                                   .features = static_cast<std::size_t>(state.range(1)),
+                                   .informative = 20,
+                                   .decoys = 20};
   for (auto _ : state) {
-    auto dataset = firedrill::gpu::GenerateDataset(Backend::kCuda, spec);
+    auto dataset = firedrill::gpu::GenerateDataset(backend, spec);
     if (!dataset.ok()) return state.SkipWithError(dataset.status().ToString().c_str());
   }
   state.counters["values_per_second"] =
       benchmark::Counter(double(spec.samples) * spec.features * state.iterations(), benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_CudaGenerateDataset)->UseRealTime()->Iterations(3)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(GenerateDataset, cpu, Backend::kCpu)->Args({20000, 200})->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(GenerateDataset, cuda, Backend::kCuda)->Args({200000, 5000})->UseRealTime()->Iterations(3)->Unit(benchmark::kMillisecond);
 
 firedrill::gpu::DeviceInfo Device(Backend backend) {
   return *firedrill::gpu::ProbeDevice(backend == Backend::kCuda ? firedrill::gpu::BackendChoice::kCuda
