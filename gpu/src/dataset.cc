@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <thread>
 
 #include "cuda_backend.h"
+#include "parallel.h"
 #include "dataset_math.h"
 
 namespace firedrill::gpu {
@@ -17,18 +17,10 @@ constexpr std::uint64_t kTargetNoiseStream = 0xffffffffULL;
 
 void CpuGenerateColumns(std::uint64_t seed, const std::vector<std::int32_t>& roles,
                         const std::vector<std::uint32_t>& sources, std::size_t samples, float* data) {
-  const std::size_t features = roles.size();
-  const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
-  auto work = [&](unsigned first) {
-    for (std::size_t f = first; f < features; f += threads) {
-      float* column = data + f * samples;
-      for (std::size_t i = 0; i < samples; ++i) column[i] = dm::FeatureValue(seed, roles[f], f, sources[f], i);
-    }
-  };
-  std::vector<std::thread> workers;
-  for (unsigned t = 1; t < threads; ++t) workers.emplace_back(work, t);
-  work(0);
-  for (auto& worker : workers) worker.join();
+  ParallelFor(roles.size(), [&](std::size_t f) {
+    float* column = data + f * samples;
+    for (std::size_t i = 0; i < samples; ++i) column[i] = dm::FeatureValue(seed, roles[f], f, sources[f], i);
+  });
 }
 
 void CpuGenerateTarget(std::uint64_t seed, const std::vector<std::uint32_t>& informative, std::size_t samples,

@@ -4,10 +4,10 @@
 
 #include <fstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "cuda_backend.h"
+#include "parallel.h"
 
 namespace firedrill::gpu {
 namespace {
@@ -103,15 +103,11 @@ Status RunSelfTest(const DeviceInfo& device) {
   if (device.backend == Backend::kCuda) {
     FD_RETURN_IF_ERROR(cuda::SumModulo(kCount, 1000, &got));
   } else {
-    const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
-    std::vector<std::uint64_t> partial(threads, 0);
-    std::vector<std::thread> workers;
-    for (unsigned t = 0; t < threads; ++t) {
-      workers.emplace_back([&, t] {
-        for (std::uint64_t i = t; i < kCount; i += threads) partial[t] += i % 1000;
-      });
-    }
-    for (auto& worker : workers) worker.join();
+    constexpr std::uint64_t kChunks = 64;
+    std::vector<std::uint64_t> partial(kChunks, 0);
+    ParallelFor(kChunks, [&](std::size_t chunk) {
+      for (std::uint64_t i = chunk; i < kCount; i += kChunks) partial[chunk] += i % 1000;
+    });
     for (std::uint64_t value : partial) got += value;
   }
   if (got != expected) {

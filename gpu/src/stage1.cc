@@ -4,9 +4,9 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
-#include <thread>
 
 #include "cuda_backend.h"
+#include "parallel.h"
 #include "stage1_math.h"
 #include "stats_internal.h"
 
@@ -21,31 +21,23 @@ void CpuMutualInformation(const float* data, const float* target, std::size_t ro
   const float y_lo = bins[columns], y_inv = bins[2 * columns + 1];
   std::vector<int> target_bins(rows);
   for (std::size_t i = 0; i < rows; ++i) target_bins[i] = sm::Bin(target[i], y_lo, y_inv);
-  const unsigned threads = std::max(1u, std::min<unsigned>(std::thread::hardware_concurrency(),
-                                                            static_cast<unsigned>(columns)));
-  auto work = [&](unsigned first) {
-    for (std::size_t f = first; f < columns; f += threads) {
-      unsigned histogram[sm::kBins * sm::kBins] = {};
-      const float* column = data + f * rows;
-      const float x_lo = bins[f], x_inv = bins[columns + 1 + f];
-      for (std::size_t i = 0; i < rows; ++i) ++histogram[sm::Bin(column[i], x_lo, x_inv) * sm::kBins + target_bins[i]];
-      double row_sum[sm::kBins] = {}, column_sum[sm::kBins] = {};
-      for (int b = 0; b < sm::kBins * sm::kBins; ++b) {
-        row_sum[b / sm::kBins] += histogram[b];
-        column_sum[b % sm::kBins] += histogram[b];
-      }
-      double mi = 0;
-      for (int b = 0; b < sm::kBins * sm::kBins; ++b) {
-        mi += sm::MutualInformationTerm(histogram[b], row_sum[b / sm::kBins], column_sum[b % sm::kBins],
-                                        static_cast<double>(rows));
-      }
-      out[f] = mi;
+  ParallelFor(columns, [&](std::size_t f) {
+    unsigned histogram[sm::kBins * sm::kBins] = {};
+    const float* column = data + f * rows;
+    const float x_lo = bins[f], x_inv = bins[columns + 1 + f];
+    for (std::size_t i = 0; i < rows; ++i) ++histogram[sm::Bin(column[i], x_lo, x_inv) * sm::kBins + target_bins[i]];
+    double row_sum[sm::kBins] = {}, column_sum[sm::kBins] = {};
+    for (int b = 0; b < sm::kBins * sm::kBins; ++b) {
+      row_sum[b / sm::kBins] += histogram[b];
+      column_sum[b % sm::kBins] += histogram[b];
     }
-  };
-  std::vector<std::thread> workers;
-  for (unsigned t = 1; t < threads; ++t) workers.emplace_back(work, t);
-  work(0);
-  for (auto& worker : workers) worker.join();
+    double mi = 0;
+    for (int b = 0; b < sm::kBins * sm::kBins; ++b) {
+      mi += sm::MutualInformationTerm(histogram[b], row_sum[b / sm::kBins], column_sum[b % sm::kBins],
+                                      static_cast<double>(rows));
+    }
+    out[f] = mi;
+  });
 }
 
 // The CPU twin of CandidateCorrelations: standardized rows, then z^T z / rows.

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <thread>
 
 #include "cuda_backend.h"
+#include "parallel.h"
 #include "stats_internal.h"
 
 namespace firedrill::gpu {
@@ -24,32 +24,24 @@ void Moments(double x0, double s, double s2, double n, double* mean, double* var
 // task, the inner loop left to the compiler's vectoriser (-fopenmp-simd).
 void CpuColumnSums(const float* data, const float* target, std::size_t rows, std::size_t stride, std::size_t columns,
                    double* out) {
-  const unsigned threads = std::max(1u, std::min<unsigned>(std::thread::hardware_concurrency(),
-                                                            static_cast<unsigned>(columns)));
-  auto work = [&](unsigned first) {
-    for (std::size_t c = first; c < columns; c += threads) {
-      const float* column = data + c * stride;
-      const double x0 = column[0];
-      const double y0 = target[0];
-      double sx = 0, sxx = 0, sxy = 0;
+  ParallelFor(columns, [&](std::size_t c) {
+    const float* column = data + c * stride;
+    const double x0 = column[0];
+    const double y0 = target[0];
+    double sx = 0, sxx = 0, sxy = 0;
 #pragma omp simd reduction(+ : sx, sxx, sxy)
-      for (std::size_t i = 0; i < rows; ++i) {
-        const double dx = static_cast<double>(column[i]) - x0;
-        const double dy = static_cast<double>(target[i]) - y0;
-        sx += dx;
-        sxx += dx * dx;
-        sxy += dx * dy;
-      }
-      out[4 * c + 0] = sx;
-      out[4 * c + 1] = sxx;
-      out[4 * c + 2] = sxy;
-      out[4 * c + 3] = x0;
+    for (std::size_t i = 0; i < rows; ++i) {
+      const double dx = static_cast<double>(column[i]) - x0;
+      const double dy = static_cast<double>(target[i]) - y0;
+      sx += dx;
+      sxx += dx * dx;
+      sxy += dx * dy;
     }
-  };
-  std::vector<std::thread> workers;
-  for (unsigned t = 1; t < threads; ++t) workers.emplace_back(work, t);
-  work(0);
-  for (auto& worker : workers) worker.join();
+    out[4 * c + 0] = sx;
+    out[4 * c + 1] = sxx;
+    out[4 * c + 2] = sxy;
+    out[4 * c + 3] = x0;
+  });
 }
 
 Status ColumnSumsWithTarget(const DeviceBuffer& data, const DeviceBuffer& target, std::size_t rows,
