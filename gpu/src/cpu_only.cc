@@ -31,7 +31,7 @@ Status Stage1Pass(const float*, const float*, std::size_t, std::size_t, const fl
 Status CandidateCorrelations(const float*, std::size_t, const float*, std::size_t, std::size_t, float*, float*) {
   return NotBuilt();
 }
-Status FoldGrams(const float*, std::size_t, const float*, std::size_t, bool, const float*, int, float*, double*) {
+Status FoldGrams(const float*, std::size_t, std::size_t, const float*, std::size_t, bool, const float*, int, float*, double*) {
   return NotBuilt();
 }
 Status GenerateColumns(std::uint64_t, const std::int32_t*, const std::uint32_t*, std::size_t, std::size_t, float*) {

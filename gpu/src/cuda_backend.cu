@@ -266,25 +266,25 @@ __global__ void GramKernel(const float* __restrict__ z, int rows, long long stri
 // Stage 3's design matrix, one block per column: each candidate's
 // standardized value z and, when expanding, (z^2 - 1) / sqrt(2); then a
 // column of ones; then the target.
-__global__ void BuildDesignKernel(const float* __restrict__ data, unsigned long long samples,
-                                  const float* __restrict__ candidates, unsigned count, bool expand,
-                                  const float* __restrict__ target, float* __restrict__ design) {
+__global__ void BuildDesignKernel(const float* __restrict__ data, unsigned long long stride,
+                                  unsigned long long rows, const float* __restrict__ candidates, unsigned count,
+                                  bool expand, const float* __restrict__ target, float* __restrict__ design) {
   const unsigned width = expand ? 2 : 1;
   const unsigned column = blockIdx.x;
-  float* out = design + column * samples;
+  float* out = design + column * rows;
   if (column < count * width) {
     const unsigned c = column / width;
     const unsigned feature = __float_as_uint(candidates[c]);
     const float mean = candidates[count + c], inverse_sd = candidates[2 * count + c];
     const bool square = (column % width) == 1;
-    for (unsigned long long r = threadIdx.x; r < samples; r += blockDim.x) {
-      const float value = (data[feature * samples + r] - mean) * inverse_sd;
+    for (unsigned long long r = threadIdx.x; r < rows; r += blockDim.x) {
+      const float value = (data[feature * stride + r] - mean) * inverse_sd;
       out[r] = square ? stage3_math::Square(value) : value;
     }
   } else if (column == count * width) {
-    for (unsigned long long r = threadIdx.x; r < samples; r += blockDim.x) out[r] = 1.0f;
+    for (unsigned long long r = threadIdx.x; r < rows; r += blockDim.x) out[r] = 1.0f;
   } else {
-    for (unsigned long long r = threadIdx.x; r < samples; r += blockDim.x) out[r] = target[r];
+    for (unsigned long long r = threadIdx.x; r < rows; r += blockDim.x) out[r] = target[r];
   }
 }
 
@@ -457,17 +457,17 @@ Status CandidateCorrelations(const float* data, std::size_t samples, const float
   return Status::Ok();
 }
 
-Status FoldGrams(const float* data, std::size_t samples, const float* candidates, std::size_t count, bool expand,
-                 const float* target, int folds, float* design, double* grams) {
+Status FoldGrams(const float* data, std::size_t stride, std::size_t rows, const float* candidates, std::size_t count,
+                 bool expand, const float* target, int folds, float* design, double* grams) {
   const std::size_t width = (expand ? 2 : 1) * count + 2;
-  BuildDesignKernel<<<static_cast<unsigned>(width), 256>>>(data, samples, candidates, static_cast<unsigned>(count),
-                                                          expand, target, design);
+  BuildDesignKernel<<<static_cast<unsigned>(width), 256>>>(data, stride, rows, candidates,
+                                                          static_cast<unsigned>(count), expand, target, design);
   FD_CUDA_CALL(cudaGetLastError());
   const unsigned tiles = static_cast<unsigned>((width + kGramTile - 1) / kGramTile);
   for (int f = 0; f < folds; ++f) {
-    const std::size_t begin = samples * f / folds, end = samples * (f + 1) / folds;
+    const std::size_t begin = rows * f / folds, end = rows * (f + 1) / folds;
     GramKernel<double, double><<<dim3(tiles, tiles), dim3(16, 16)>>>(
-        design + begin, static_cast<int>(end - begin), static_cast<long long>(samples), static_cast<int>(width), 1.0,
+        design + begin, static_cast<int>(end - begin), static_cast<long long>(rows), static_cast<int>(width), 1.0,
         grams + f * width * width);
     FD_CUDA_CALL(cudaGetLastError());
   }

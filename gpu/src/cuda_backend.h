@@ -54,12 +54,13 @@ Status Stage1Pass(const float* data, const float* target, std::size_t rows, std:
 Status CandidateCorrelations(const float* data, std::size_t samples, const float* candidates, std::size_t count,
                              std::size_t rows, float* z, float* gram);
 
-// Stage 3: builds the design matrix (see BuildDesignKernel; `candidates` as
-// for CandidateCorrelations) into `design` (width x samples, width =
+// Stages 2 and 3: builds the design matrix over the first `rows` rows (see
+// BuildDesignKernel; columns are `stride` floats apart; `candidates` as for
+// CandidateCorrelations) into `design` (width x rows, width =
 // count * (expand ? 2 : 1) + 2) and writes each fold's design^T design, in
 // double, to `grams` (folds x width x width). Folds are contiguous row ranges.
-Status FoldGrams(const float* data, std::size_t samples, const float* candidates, std::size_t count, bool expand,
-                 const float* target, int folds, float* design, double* grams);
+Status FoldGrams(const float* data, std::size_t stride, std::size_t rows, const float* candidates, std::size_t count,
+                 bool expand, const float* target, int folds, float* design, double* grams);
 
 // The dataset generator (see dataset_math.h). Arrays named *_host are host
 // arrays of `features` (or `informative`) entries; outputs are device pointers.

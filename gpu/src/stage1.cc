@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <numeric>
 
+#include "candidates.h"
 #include "cuda_backend.h"
 #include "parallel.h"
 #include "stage1_math.h"
@@ -38,26 +38,6 @@ void CpuMutualInformation(const float* data, const float* target, std::size_t ro
     }
     out[f] = mi;
   });
-}
-
-// The CPU twin of CandidateCorrelations: standardized rows, then z^T z / rows.
-void CpuCandidateCorrelations(const float* data, std::size_t samples, const float* candidates, std::size_t count,
-                              std::size_t rows, float* z, float* gram) {
-  for (std::size_t c = 0; c < count; ++c) {
-    std::uint32_t column;
-    std::memcpy(&column, &candidates[c], sizeof(column));
-    const float mean = candidates[count + c], inverse_sd = candidates[2 * count + c];
-    for (std::size_t r = 0; r < rows; ++r) z[c * rows + r] = (data[column * samples + r] - mean) * inverse_sd;
-  }
-  const float scale = 1.0f / static_cast<float>(rows);
-  for (std::size_t i = 0; i < count; ++i) {
-    for (std::size_t j = i; j < count; ++j) {
-      float sum = 0;
-#pragma omp simd reduction(+ : sum)
-      for (std::size_t r = 0; r < rows; ++r) sum += z[i * rows + r] * z[j * rows + r];
-      gram[i * count + j] = gram[j * count + i] = sum * scale;
-    }
-  }
 }
 
 }  // namespace
@@ -146,21 +126,9 @@ Result<Stage1Result> RunStage1(const DeviceBuffer& data, const DeviceBuffer& tar
   // Redundancy: correlations among the candidates on the first rows, then a
   // greedy pass in score order that drops whatever repeats a kept feature.
   const std::size_t count = candidates.size();
-  const std::size_t rows = std::min(samples, options.redundancy_rows);
-  const std::vector<float> packed = PackCandidates(candidates, result.stats);
-  FD_RETURN_IF_ERROR(workspace->candidates.EnsureAtLeast(backend, (packed.size() + rows * count) * sizeof(float)));
-  FD_RETURN_IF_ERROR(workspace->candidates.Upload(packed.data(), packed.size() * sizeof(float)));
-  FD_RETURN_IF_ERROR(workspace->gram.EnsureAtLeast(backend, count * count * sizeof(float)));
-  float* z = workspace->candidates.as<float>() + packed.size();
-  if (backend == Backend::kCuda) {
-    FD_RETURN_IF_ERROR(cuda::CandidateCorrelations(data.as<float>(), samples, workspace->candidates.as<float>(), count,
-                                                   rows, z, workspace->gram.as<float>()));
-  } else {
-    CpuCandidateCorrelations(data.as<float>(), samples, workspace->candidates.as<float>(), count, rows, z,
-                             workspace->gram.as<float>());
-  }
-  std::vector<float> gram(count * count);
-  FD_RETURN_IF_ERROR(workspace->gram.Download(gram.data(), gram.size() * sizeof(float)));
+  FD_ASSIGN_OR_RETURN(const std::vector<float> gram,
+                      CandidateCorrelationMatrix(data, samples, candidates, result.stats, options.redundancy_rows,
+                                                 &workspace->candidates, &workspace->gram));
   std::vector<std::size_t> kept;
   for (std::size_t i = 0; i < count && kept.size() < keep; ++i) {
     const bool redundant = std::any_of(kept.begin(), kept.end(), [&](std::size_t k) {
