@@ -12,7 +12,9 @@
 #include "firedrill/core/clock.h"
 #include "firedrill/gpu/dataset.h"
 #include "firedrill/gpu/device.h"
+#include "firedrill/gpu/selection.h"
 #include "firedrill/gpu/stage1.h"
+#include "firedrill/gpu/stage2.h"
 #include "firedrill/gpu/stage3.h"
 #include "firedrill/gpu/stats.h"
 #include "firedrill/gpu/stress.h"
@@ -48,8 +50,8 @@ void BM_CpuCopyLoop(benchmark::State& state) {
     for (auto& worker : workers) worker.join();
     benchmark::DoNotOptimize(destination.data());
   }
-  state.counters["bytes_per_second"] =
-      benchmark::Counter(2.0 * count * sizeof(float) * state.iterations(), benchmark::Counter::kIsRate);
+  state.counters["bytes_per_second"] = benchmark::Counter(
+      2.0 * count * sizeof(float) * state.iterations(), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_CpuCopyLoop)->Arg(64 << 20)->UseRealTime()->Unit(benchmark::kMillisecond);
 
@@ -64,7 +66,8 @@ void BM_CudaMemcpy(benchmark::State& state) {
   for (auto _ : state) {
     if (!destination->CopyFrom(*source).ok()) return state.SkipWithError("copy failed");
   }
-  state.counters["bytes_per_second"] = benchmark::Counter(2.0 * bytes * state.iterations(), benchmark::Counter::kIsRate);
+  state.counters["bytes_per_second"] =
+      benchmark::Counter(2.0 * bytes * state.iterations(), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_CudaMemcpy)->Arg(std::int64_t{4} << 30)->UseRealTime()->Unit(benchmark::kMillisecond);
 
@@ -89,15 +92,23 @@ void FeatureStats(benchmark::State& state, Backend backend) {
   (void)target_buffer->Upload(target.data(), samples * sizeof(float));
   DeviceBuffer workspace;
   for (auto _ : state) {
-    auto stats = firedrill::gpu::ComputeFeatureStats(*data, *target_buffer, samples, features, &workspace);
+    auto stats =
+        firedrill::gpu::ComputeFeatureStats(*data, *target_buffer, samples, features, &workspace);
     if (!stats.ok()) return state.SkipWithError(stats.status().ToString().c_str());
     benchmark::DoNotOptimize(stats->correlation.data());
   }
   state.counters["bytes_per_second"] =
-      benchmark::Counter(double(samples) * (features + 1) * sizeof(float) * state.iterations(), benchmark::Counter::kIsRate);
+      benchmark::Counter(double(samples) * (features + 1) * sizeof(float) * state.iterations(),
+                         benchmark::Counter::kIsRate);
 }
-BENCHMARK_CAPTURE(FeatureStats, cpu, Backend::kCpu)->Args({100000, 160})->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(FeatureStats, cuda, Backend::kCuda)->Args({200000, 5000})->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(FeatureStats, cpu, Backend::kCpu)
+    ->Args({100000, 160})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(FeatureStats, cuda, Backend::kCuda)
+    ->Args({200000, 5000})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 // The whole of stage 1 (statistics, mutual information, redundancy pruning)
 // on a synthetic dataset generated on the backend.
@@ -112,15 +123,23 @@ void Stage1(benchmark::State& state, Backend backend) {
   if (!dataset.ok()) return state.SkipWithError(dataset.status().ToString().c_str());
   firedrill::gpu::Stage1Workspace workspace;
   for (auto _ : state) {
-    auto result = firedrill::gpu::RunStage1(dataset->data, dataset->target, spec.samples, spec.features, {}, &workspace);
+    auto result = firedrill::gpu::RunStage1(dataset->data, dataset->target, spec.samples,
+                                            spec.features, {}, &workspace);
     if (!result.ok()) return state.SkipWithError(result.status().ToString().c_str());
     benchmark::DoNotOptimize(result->selected.data());
   }
-  state.counters["bytes_per_second"] = benchmark::Counter(double(spec.samples) * (spec.features + 1) * sizeof(float) *
-                                                              state.iterations(), benchmark::Counter::kIsRate);
+  state.counters["bytes_per_second"] = benchmark::Counter(
+      double(spec.samples) * (spec.features + 1) * sizeof(float) * state.iterations(),
+      benchmark::Counter::kIsRate);
 }
-BENCHMARK_CAPTURE(Stage1, cpu, Backend::kCpu)->Args({100000, 160})->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(Stage1, cuda, Backend::kCuda)->Args({200000, 5000})->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(Stage1, cpu, Backend::kCpu)
+    ->Args({100000, 160})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(Stage1, cuda, Backend::kCuda)
+    ->Args({200000, 5000})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 // Stage 3 on 50 candidates (stage 1's best), 5 folds, forward selection.
 void Stage3(benchmark::State& state, Backend backend) {
@@ -131,20 +150,101 @@ void Stage3(benchmark::State& state, Backend backend) {
   auto dataset = firedrill::gpu::GenerateDataset(backend, spec);
   if (!dataset.ok()) return state.SkipWithError(dataset.status().ToString().c_str());
   firedrill::gpu::Stage1Workspace stage1_workspace;
-  auto stage1 = firedrill::gpu::RunStage1(dataset->data, dataset->target, spec.samples, spec.features, {}, &stage1_workspace);
+  auto stage1 = firedrill::gpu::RunStage1(dataset->data, dataset->target, spec.samples,
+                                          spec.features, {}, &stage1_workspace);
   if (!stage1.ok()) return state.SkipWithError(stage1.status().ToString().c_str());
-  const std::vector<std::uint32_t> candidates(stage1->selected.begin(),
-                                              stage1->selected.begin() + std::min<std::size_t>(50, stage1->selected.size()));
+  const std::vector<std::uint32_t> candidates(
+      stage1->selected.begin(),
+      stage1->selected.begin() + std::min<std::size_t>(50, stage1->selected.size()));
   firedrill::gpu::Stage3Workspace workspace;
   for (auto _ : state) {
-    auto result = firedrill::gpu::RunStage3(dataset->data, dataset->target, spec.samples, spec.features, candidates,
-                                            stage1->stats, {}, &workspace);
+    auto result =
+        firedrill::gpu::RunStage3(dataset->data, dataset->target, spec.samples, spec.features,
+                                  candidates, stage1->stats, {}, &workspace);
     if (!result.ok()) return state.SkipWithError(result.status().ToString().c_str());
     benchmark::DoNotOptimize(result->selected.data());
   }
 }
-BENCHMARK_CAPTURE(Stage3, cpu, Backend::kCpu)->Args({20000, 1000})->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(Stage3, cuda, Backend::kCuda)->Args({200000, 5000})->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(Stage3, cpu, Backend::kCpu)
+    ->Args({20000, 1000})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(Stage3, cuda, Backend::kCuda)
+    ->Args({200000, 5000})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+const firedrill::gpu::Metamodel& Pretrained() {
+  static const firedrill::gpu::Metamodel model = [] {
+    auto trained = firedrill::gpu::PretrainMetamodel(Backend::kCpu, 7);
+    return trained.ok() ? *trained : firedrill::gpu::Metamodel::Initial(7);
+  }();
+  return model;
+}
+
+// Stage 2 in balanced mode on stage 1's candidates: subsets scored per
+// second (batched on the device) and the mean batch's latency.
+void Stage2(benchmark::State& state, Backend backend) {
+  if (backend == Backend::kCuda && !HaveCuda()) return state.SkipWithError("no CUDA device");
+  firedrill::gpu::DatasetSpec spec;
+  spec.samples = static_cast<std::size_t>(state.range(0));
+  spec.features = static_cast<std::size_t>(state.range(1));
+  auto dataset = firedrill::gpu::GenerateDataset(backend, spec);
+  if (!dataset.ok()) return state.SkipWithError(dataset.status().ToString().c_str());
+  firedrill::gpu::Stage1Workspace stage1_workspace;
+  auto stage1 = firedrill::gpu::RunStage1(dataset->data, dataset->target, spec.samples,
+                                          spec.features, {}, &stage1_workspace);
+  if (!stage1.ok()) return state.SkipWithError(stage1.status().ToString().c_str());
+  firedrill::gpu::Stage2Workspace workspace;
+  Pretrained();  // outside the timing
+  double rollouts = 0, batch_seconds = 0, batches = 0;
+  for (auto _ : state) {
+    auto result = firedrill::gpu::RunStage2(dataset->data, dataset->target, spec.samples, *stage1,
+                                            Pretrained(), {}, &workspace);
+    if (!result.ok()) return state.SkipWithError(result.status().ToString().c_str());
+    rollouts += static_cast<double>(result->rollouts);
+    for (double seconds : result->batch_seconds) batch_seconds += seconds;
+    batches += static_cast<double>(result->batch_seconds.size());
+  }
+  state.counters["subsets_per_second"] = benchmark::Counter(rollouts, benchmark::Counter::kIsRate);
+  state.counters["batch_ms"] = 1e3 * batch_seconds / batches;
+}
+BENCHMARK_CAPTURE(Stage2, cpu, Backend::kCpu)
+    ->Args({20000, 1000})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(Stage2, cuda, Backend::kCuda)
+    ->Args({200000, 5000})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+// A whole balanced job on the default dataset shape (dataset made once).
+void BalancedJob(benchmark::State& state, Backend backend) {
+  if (backend == Backend::kCuda && !HaveCuda()) return state.SkipWithError("no CUDA device");
+  firedrill::gpu::DatasetSpec spec;
+  spec.samples = static_cast<std::size_t>(state.range(0));
+  spec.features = static_cast<std::size_t>(state.range(1));
+  auto dataset = firedrill::gpu::GenerateDataset(backend, spec);
+  if (!dataset.ok()) return state.SkipWithError(dataset.status().ToString().c_str());
+  firedrill::gpu::SelectionWorkspace workspace;
+  const auto options = firedrill::gpu::OptionsForMode(firedrill::gpu::Mode::kBalanced, 1);
+  double quality = 0;
+  Pretrained();  // outside the timing
+  for (auto _ : state) {
+    auto result = firedrill::gpu::RunSelection(*dataset, Pretrained(), options, &workspace);
+    if (!result.ok()) return state.SkipWithError(result.status().ToString().c_str());
+    quality = result->quality;
+  }
+  state.counters["quality"] = quality;
+}
+BENCHMARK_CAPTURE(BalancedJob, cpu, Backend::kCpu)
+    ->Args({10000, 1000})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BalancedJob, cuda, Backend::kCuda)
+    ->Args({200000, 5000})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 void GenerateDataset(benchmark::State& state, Backend backend) {
   if (backend == Backend::kCuda && !HaveCuda()) return state.SkipWithError("no CUDA device");
@@ -156,15 +256,23 @@ void GenerateDataset(benchmark::State& state, Backend backend) {
     auto dataset = firedrill::gpu::GenerateDataset(backend, spec);
     if (!dataset.ok()) return state.SkipWithError(dataset.status().ToString().c_str());
   }
-  state.counters["values_per_second"] =
-      benchmark::Counter(double(spec.samples) * spec.features * state.iterations(), benchmark::Counter::kIsRate);
+  state.counters["values_per_second"] = benchmark::Counter(
+      double(spec.samples) * spec.features * state.iterations(), benchmark::Counter::kIsRate);
 }
-BENCHMARK_CAPTURE(GenerateDataset, cpu, Backend::kCpu)->Args({20000, 200})->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(GenerateDataset, cuda, Backend::kCuda)->Args({200000, 5000})->UseRealTime()->Iterations(3)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(GenerateDataset, cpu, Backend::kCpu)
+    ->Args({20000, 200})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(GenerateDataset, cuda, Backend::kCuda)
+    ->Args({200000, 5000})
+    ->UseRealTime()
+    ->Iterations(3)
+    ->Unit(benchmark::kMillisecond);
 
 firedrill::gpu::DeviceInfo Device(Backend backend) {
-  return *firedrill::gpu::ProbeDevice(backend == Backend::kCuda ? firedrill::gpu::BackendChoice::kCuda
-                                                                : firedrill::gpu::BackendChoice::kCpu);
+  return *firedrill::gpu::ProbeDevice(backend == Backend::kCuda
+                                          ? firedrill::gpu::BackendChoice::kCuda
+                                          : firedrill::gpu::BackendChoice::kCpu);
 }
 
 void ComputeBurn(benchmark::State& state, Backend backend) {
@@ -181,8 +289,14 @@ void ComputeBurn(benchmark::State& state, Backend backend) {
   }
   state.counters["flop_per_second"] = flops / seconds;
 }
-BENCHMARK_CAPTURE(ComputeBurn, cpu, Backend::kCpu)->UseManualTime()->Iterations(2)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(ComputeBurn, cuda, Backend::kCuda)->UseManualTime()->Iterations(3)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(ComputeBurn, cpu, Backend::kCpu)
+    ->UseManualTime()
+    ->Iterations(2)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(ComputeBurn, cuda, Backend::kCuda)
+    ->UseManualTime()
+    ->Iterations(3)
+    ->Unit(benchmark::kMillisecond);
 
 void BandwidthBurn(benchmark::State& state, Backend backend) {
   if (backend == Backend::kCuda && !HaveCuda()) return state.SkipWithError("no CUDA device");
@@ -190,7 +304,8 @@ void BandwidthBurn(benchmark::State& state, Backend backend) {
   const auto device = Device(backend);
   double bytes = 0, seconds = 0;
   for (auto _ : state) {
-    auto result = firedrill::gpu::BandwidthBurn(device, clock, static_cast<std::size_t>(state.range(0)), 500ms, 1.0);
+    auto result = firedrill::gpu::BandwidthBurn(
+        device, clock, static_cast<std::size_t>(state.range(0)), 500ms, 1.0);
     if (!result.ok()) return state.SkipWithError(result.status().ToString().c_str());
     bytes += result->bytes;
     seconds += result->seconds;
@@ -198,8 +313,16 @@ void BandwidthBurn(benchmark::State& state, Backend backend) {
   }
   state.counters["bytes_per_second"] = bytes / seconds;
 }
-BENCHMARK_CAPTURE(BandwidthBurn, cpu, Backend::kCpu)->Arg(256 << 20)->UseManualTime()->Iterations(2)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(BandwidthBurn, cuda, Backend::kCuda)->Arg(std::int64_t{4} << 30)->UseManualTime()->Iterations(3)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BandwidthBurn, cpu, Backend::kCpu)
+    ->Arg(256 << 20)
+    ->UseManualTime()
+    ->Iterations(2)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BandwidthBurn, cuda, Backend::kCuda)
+    ->Arg(std::int64_t{4} << 30)
+    ->UseManualTime()
+    ->Iterations(3)
+    ->Unit(benchmark::kMillisecond);
 
 // Takes 95% of free device memory, touches it, gives it back.
 void BM_CudaMemoryHog(benchmark::State& state) {
@@ -209,7 +332,8 @@ void BM_CudaMemoryHog(benchmark::State& state) {
   int iteration = 0;
   for (auto _ : state) {
     const std::uint64_t free_bytes = *firedrill::gpu::MemoryHog::FreeDeviceMemory(Backend::kCuda);
-    const std::uint64_t want = static_cast<std::uint64_t>(free_bytes * 0.95) / (2 << 20) * (2 << 20);
+    const std::uint64_t want =
+        static_cast<std::uint64_t>(free_bytes * 0.95) / (2 << 20) * (2 << 20);
     auto hog = firedrill::gpu::MemoryHog::Take(Backend::kCuda, want, clock);
     if (!hog.ok()) return state.SkipWithError(hog.status().ToString().c_str());
     (void)hog->Release();
@@ -218,7 +342,8 @@ void BM_CudaMemoryHog(benchmark::State& state) {
     state.counters["take_" + std::to_string(++iteration) + "_s"] = this_take;
     release = std::max(release, std::chrono::duration<double>(hog->release_time()).count());
     share = double(want) / double(free_bytes);
-    state.SetIterationTime(std::chrono::duration<double>(hog->take_time() + hog->release_time()).count());
+    state.SetIterationTime(
+        std::chrono::duration<double>(hog->take_time() + hog->release_time()).count());
   }
   state.counters["worst_take_s"] = take;
   state.counters["worst_release_s"] = release;

@@ -18,12 +18,13 @@ std::uint32_t CandidateColumn(const float* packed, std::size_t c) {
 }
 
 // The CPU twin of cuda::CandidateCorrelations: standardized rows, then z^T z / rows.
-void CpuCandidateCorrelations(const float* data, std::size_t samples, const float* candidates, std::size_t count,
-                              std::size_t rows, float* z, float* gram) {
+void CpuCandidateCorrelations(const float* data, std::size_t samples, const float* candidates,
+                              std::size_t count, std::size_t rows, float* z, float* gram) {
   for (std::size_t c = 0; c < count; ++c) {
     const std::uint32_t column = CandidateColumn(candidates, c);
     const float mean = candidates[count + c], inverse_sd = candidates[2 * count + c];
-    for (std::size_t r = 0; r < rows; ++r) z[c * rows + r] = (data[column * samples + r] - mean) * inverse_sd;
+    for (std::size_t r = 0; r < rows; ++r)
+      z[c * rows + r] = (data[column * samples + r] - mean) * inverse_sd;
   }
   const float scale = 1.0f / static_cast<float>(rows);
   ParallelFor(count, [&](std::size_t i) {
@@ -37,8 +38,9 @@ void CpuCandidateCorrelations(const float* data, std::size_t samples, const floa
 }
 
 // The CPU twin of cuda::FoldGrams.
-void CpuFoldGrams(const float* data, std::size_t stride, std::size_t rows, const float* candidates, std::size_t count,
-                  bool expand, const float* target, int folds, float* design, double* grams) {
+void CpuFoldGrams(const float* data, std::size_t stride, std::size_t rows, const float* candidates,
+                  std::size_t count, bool expand, const float* target, int folds, float* design,
+                  double* grams) {
   const std::size_t per_candidate = expand ? 2 : 1;
   const std::size_t width = per_candidate * count + 2;
   for (std::size_t column = 0; column < width; ++column) {
@@ -84,15 +86,18 @@ Result<std::vector<float>> CandidateCorrelationMatrix(const DeviceBuffer& data, 
   const std::size_t count = candidates.size();
   rows = std::min(rows, samples);
   const std::vector<float> packed = PackCandidates(candidates, stats);
-  FD_RETURN_IF_ERROR(scratch->EnsureAtLeast(backend, (packed.size() + rows * count) * sizeof(float)));
+  FD_RETURN_IF_ERROR(
+      scratch->EnsureAtLeast(backend, (packed.size() + rows * count) * sizeof(float)));
   FD_RETURN_IF_ERROR(scratch->Upload(packed.data(), packed.size() * sizeof(float)));
-  FD_RETURN_IF_ERROR(gram->EnsureAtLeast(backend, std::max<std::size_t>(1, count * count) * sizeof(float)));
+  FD_RETURN_IF_ERROR(
+      gram->EnsureAtLeast(backend, std::max<std::size_t>(1, count * count) * sizeof(float)));
   float* z = scratch->as<float>() + packed.size();
   if (backend == Backend::kCuda) {
-    FD_RETURN_IF_ERROR(
-        cuda::CandidateCorrelations(data.as<float>(), samples, scratch->as<float>(), count, rows, z, gram->as<float>()));
+    FD_RETURN_IF_ERROR(cuda::CandidateCorrelations(data.as<float>(), samples, scratch->as<float>(),
+                                                   count, rows, z, gram->as<float>()));
   } else {
-    CpuCandidateCorrelations(data.as<float>(), samples, scratch->as<float>(), count, rows, z, gram->as<float>());
+    CpuCandidateCorrelations(data.as<float>(), samples, scratch->as<float>(), count, rows, z,
+                             gram->as<float>());
   }
   std::vector<float> matrix(count * count);
   FD_RETURN_IF_ERROR(gram->Download(matrix.data(), matrix.size() * sizeof(float)));
@@ -101,9 +106,10 @@ Result<std::vector<float>> CandidateCorrelationMatrix(const DeviceBuffer& data, 
 
 Result<std::vector<double>> CandidateFoldGrams(const DeviceBuffer& data, const DeviceBuffer& target,
                                                std::size_t samples, std::size_t rows,
-                                               const std::vector<std::uint32_t>& candidates, const FeatureStats& stats,
-                                               bool expand, int folds, DeviceBuffer* packed_buffer,
-                                               DeviceBuffer* design, DeviceBuffer* grams_buffer) {
+                                               const std::vector<std::uint32_t>& candidates,
+                                               const FeatureStats& stats, bool expand, int folds,
+                                               DeviceBuffer* packed_buffer, DeviceBuffer* design,
+                                               DeviceBuffer* grams_buffer) {
   const Backend backend = data.backend();
   const std::size_t count = candidates.size();
   rows = std::min(rows, samples);
@@ -115,12 +121,12 @@ Result<std::vector<double>> CandidateFoldGrams(const DeviceBuffer& data, const D
   const std::size_t grams_count = static_cast<std::size_t>(folds) * width * width;
   FD_RETURN_IF_ERROR(grams_buffer->EnsureAtLeast(backend, grams_count * sizeof(double)));
   if (backend == Backend::kCuda) {
-    FD_RETURN_IF_ERROR(cuda::FoldGrams(data.as<float>(), samples, rows, packed_buffer->as<float>(), count, expand,
-                                       target.as<float>(), folds, design->as<float>(),
-                                       grams_buffer->as<double>()));
+    FD_RETURN_IF_ERROR(cuda::FoldGrams(data.as<float>(), samples, rows, packed_buffer->as<float>(),
+                                       count, expand, target.as<float>(), folds,
+                                       design->as<float>(), grams_buffer->as<double>()));
   } else {
-    CpuFoldGrams(data.as<float>(), samples, rows, packed_buffer->as<float>(), count, expand, target.as<float>(),
-                 folds, design->as<float>(), grams_buffer->as<double>());
+    CpuFoldGrams(data.as<float>(), samples, rows, packed_buffer->as<float>(), count, expand,
+                 target.as<float>(), folds, design->as<float>(), grams_buffer->as<double>());
   }
   std::vector<double> grams(grams_count);
   FD_RETURN_IF_ERROR(grams_buffer->Download(grams.data(), grams_count * sizeof(double)));

@@ -34,6 +34,7 @@ Status CandidateCorrelations(const float*, std::size_t, const float*, std::size_
 Status FoldGrams(const float*, std::size_t, std::size_t, const float*, std::size_t, bool, const float*, int, float*, double*) {
   return NotBuilt();
 }
+Status ScoreSubsets(const unsigned char*, int, int, const float*, float*, float*) { return NotBuilt(); }
 Status GenerateColumns(std::uint64_t, const std::int32_t*, const std::uint32_t*, std::size_t, std::size_t, float*) {
   return NotBuilt();
 }

@@ -35,9 +35,13 @@ bool SolveSpd(std::vector<double>& a, std::vector<double>& b, std::size_t n) {
 
 }  // namespace
 
-CrossValidation::CrossValidation(std::vector<double> grams, std::size_t width, int folds, std::size_t rows,
-                                 double ridge)
-    : grams_(std::move(grams)), width_(width), folds_(folds), ridge_(ridge), total_(width * width, 0.0) {
+CrossValidation::CrossValidation(std::vector<double> grams, std::size_t width, int folds,
+                                 std::size_t rows, double ridge)
+    : grams_(std::move(grams)),
+      width_(width),
+      folds_(folds),
+      ridge_(ridge),
+      total_(width * width, 0.0) {
   for (int f = 0; f < folds; ++f) {
     for (std::size_t i = 0; i < width * width; ++i) total_[i] += grams_[f * width * width + i];
   }
@@ -54,7 +58,9 @@ double CrossValidation::R2(const std::vector<std::size_t>& columns) const {
   std::vector<double> a(n * n), w(n);
   for (int f = 0; f < folds_; ++f) {
     const double* fold = &grams_[f * width_ * width_];
-    auto train = [&](std::size_t i, std::size_t j) { return total_[i * width_ + j] - fold[i * width_ + j]; };
+    auto train = [&](std::size_t i, std::size_t j) {
+      return total_[i * width_ + j] - fold[i * width_ + j];
+    };
     const double train_rows = train(width_ - 2, width_ - 2);
     for (std::size_t i = 0; i < n; ++i) {
       for (std::size_t j = 0; j < n; ++j) a[i * n + j] = train(use[i], use[j]);

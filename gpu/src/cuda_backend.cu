@@ -3,6 +3,7 @@
 #include "cuda_backend.h"
 #include "dataset_math.h"
 #include "stage1_math.h"
+#include "stage2_math.h"
 #include "stage3_math.h"
 
 // Turns a CUDA runtime error into a Status that keeps the failing call.
@@ -288,6 +289,25 @@ __global__ void BuildDesignKernel(const float* __restrict__ data, unsigned long 
   }
 }
 
+// Stage 2's batched scoring, one thread per subset: the same sequential
+// math as the CPU twin, so the two agree to rounding.
+__global__ void ScoreSubsetsKernel(const unsigned char* __restrict__ masks, int n, int batch,
+                                   const float* __restrict__ inputs, float* __restrict__ descriptors,
+                                   float* __restrict__ scores) {
+  const int b = blockIdx.x * blockDim.x + threadIdx.x;
+  if (b >= batch) return;
+  const float* linear = inputs;
+  const float* nonlinear = linear + n;
+  const float* correlation = nonlinear + n;
+  const float* weights = correlation + static_cast<size_t>(n) * n;
+  int members[stage2_math::kMaxSubset];
+  const int size = stage2_math::Members(masks + static_cast<size_t>(b) * n, n, members);
+  float x[stage2_math::kDescriptorSize];
+  stage2_math::Describe(members, size, linear, nonlinear, correlation, n, x);
+  for (int d = 0; d < stage2_math::kDescriptorSize; ++d) descriptors[b * stage2_math::kDescriptorSize + d] = x[d];
+  scores[b] = stage2_math::Forward(weights, x);
+}
+
 __global__ void GenerateColumnsKernel(unsigned long long seed, const int* __restrict__ roles,
                                       const unsigned* __restrict__ sources, unsigned long long samples,
                                       float* __restrict__ data) {
@@ -471,6 +491,15 @@ Status FoldGrams(const float* data, std::size_t stride, std::size_t rows, const 
         grams + f * width * width);
     FD_CUDA_CALL(cudaGetLastError());
   }
+  FD_CUDA_CALL(cudaDeviceSynchronize());
+  return Status::Ok();
+}
+
+Status ScoreSubsets(const unsigned char* masks, int n, int batch, const float* inputs, float* descriptors,
+                    float* scores) {
+  if (batch <= 0) return Status::Ok();
+  ScoreSubsetsKernel<<<(batch + 127) / 128, 128>>>(masks, n, batch, inputs, descriptors, scores);
+  FD_CUDA_CALL(cudaGetLastError());
   FD_CUDA_CALL(cudaDeviceSynchronize());
   return Status::Ok();
 }

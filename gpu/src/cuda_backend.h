@@ -62,6 +62,13 @@ Status CandidateCorrelations(const float* data, std::size_t samples, const float
 Status FoldGrams(const float* data, std::size_t stride, std::size_t rows, const float* candidates, std::size_t count,
                  bool expand, const float* target, int folds, float* design, double* grams);
 
+// Stage 2: for each of `batch` subsets, given as masks of `n` bytes, its
+// descriptor (stage2_math.h) into `descriptors` (batch x 8) and the
+// metamodel's score into `scores`. `inputs` holds the n linear signals, the
+// n nonlinear signals, the n x n correlations, then the metamodel's weights.
+Status ScoreSubsets(const unsigned char* masks, int n, int batch, const float* inputs, float* descriptors,
+                    float* scores);
+
 // The dataset generator (see dataset_math.h). Arrays named *_host are host
 // arrays of `features` (or `informative`) entries; outputs are device pointers.
 Status GenerateColumns(std::uint64_t seed, const std::int32_t* roles_host, const std::uint32_t* sources_host,

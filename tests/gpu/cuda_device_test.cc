@@ -8,6 +8,7 @@
 
 #include "firedrill/gpu/dataset.h"
 #include "firedrill/gpu/device.h"
+#include "firedrill/gpu/selection.h"
 #include "firedrill/gpu/stage1.h"
 #include "firedrill/gpu/stage3.h"
 #include "firedrill/gpu/stats.h"
@@ -32,9 +33,9 @@ TEST(CudaDeviceTest, CudaBackendProbesAndRunsKernels) {
   EXPECT_GT(device->total_memory, 1ull << 30);
   const Status status = RunSelfTest(*device);
   EXPECT_TRUE(status.ok()) << status;
-  std::printf("device: %s, compute %d.%d, %llu MiB, driver %d\n", device->name.c_str(), device->compute_major,
-              device->compute_minor, static_cast<unsigned long long>(device->total_memory >> 20),
-              device->driver_version);
+  std::printf("device: %s, compute %d.%d, %llu MiB, driver %d\n", device->name.c_str(),
+              device->compute_major, device->compute_minor,
+              static_cast<unsigned long long>(device->total_memory >> 20), device->driver_version);
 }
 
 // CUDA, the CPU twin and the float64 reference agree to 1e-4 relative on
@@ -53,7 +54,8 @@ TEST(CudaDeviceTest, FeatureStatsMatchTheCpuTwinAndTheReference) {
       data[f * samples + i] = offset + (f % 2 ? 0.0f : 0.7f) * target[i] + normal(random);
     }
   }
-  const FeatureStats reference = ReferenceFeatureStats(data.data(), target.data(), samples, features);
+  const FeatureStats reference =
+      ReferenceFeatureStats(data.data(), target.data(), samples, features);
   for (Backend backend : {Backend::kCuda, Backend::kCpu}) {
     auto data_buffer = DeviceBuffer::Allocate(backend, data.size() * sizeof(float));
     auto target_buffer = DeviceBuffer::Allocate(backend, target.size() * sizeof(float));
@@ -62,11 +64,14 @@ TEST(CudaDeviceTest, FeatureStatsMatchTheCpuTwinAndTheReference) {
     ASSERT_TRUE(data_buffer->Upload(data.data(), data.size() * sizeof(float)).ok());
     ASSERT_TRUE(target_buffer->Upload(target.data(), target.size() * sizeof(float)).ok());
     ASSERT_TRUE(workspace->Fill(0xff).ok());
-    const auto stats = ComputeFeatureStats(*data_buffer, *target_buffer, samples, features, &*workspace);
+    const auto stats =
+        ComputeFeatureStats(*data_buffer, *target_buffer, samples, features, &*workspace);
     ASSERT_TRUE(stats.ok()) << stats.status();
     for (std::size_t f = 0; f < features; ++f) {
-      ASSERT_TRUE(std::isfinite(stats->variance[f])) << BackendName(backend) << " column " << f << " not written";
-      EXPECT_LE(std::abs(stats->mean[f] - reference.mean[f]), 1e-4 * std::abs(reference.mean[f]) + 1e-9);
+      ASSERT_TRUE(std::isfinite(stats->variance[f]))
+          << BackendName(backend) << " column " << f << " not written";
+      EXPECT_LE(std::abs(stats->mean[f] - reference.mean[f]),
+                1e-4 * std::abs(reference.mean[f]) + 1e-9);
       EXPECT_LE(std::abs(stats->variance[f] - reference.variance[f]), 1e-4 * reference.variance[f]);
       EXPECT_LE(std::abs(stats->correlation[f] - reference.correlation[f]),
                 1e-4 * std::abs(reference.correlation[f]) + 1e-9);
@@ -81,7 +86,8 @@ TEST(CudaDeviceTest, BurnsDoWork) {
   ASSERT_TRUE(compute.ok()) << compute.status();
   const auto bandwidth = BandwidthBurn(device, clock, 1ull << 30, 200ms, 1.0);
   ASSERT_TRUE(bandwidth.ok()) << bandwidth.status();
-  std::printf("FP32 FMA burn: %.1f TFLOP/s; copy burn: %.0f GB/s\n", compute->Rate() / 1e12, bandwidth->Rate() / 1e9);
+  std::printf("FP32 FMA burn: %.1f TFLOP/s; copy burn: %.0f GB/s\n", compute->Rate() / 1e12,
+              bandwidth->Rate() / 1e9);
   EXPECT_GT(compute->Rate(), 1e12);
   EXPECT_GT(bandwidth->Rate(), 1e11);
 }
@@ -115,7 +121,8 @@ std::vector<float> Values(const DeviceBuffer& buffer) {
 
 // The same seed gives the same dataset on both backends.
 TEST(CudaDeviceTest, DatasetsAgreeAcrossBackends) {
-  const DatasetSpec spec{.samples = 30001, .features = 257, .informative = 20, .decoys = 20, .noise = 0.1, .seed = 5};
+  const DatasetSpec spec{
+      .samples = 30001, .features = 257, .informative = 20, .decoys = 20, .noise = 0.1, .seed = 5};
   auto cuda = GenerateDataset(Backend::kCuda, spec);
   auto cpu = GenerateDataset(Backend::kCpu, spec);
   ASSERT_TRUE(cuda.ok() && cpu.ok()) << cuda.status() << cpu.status();
@@ -134,31 +141,36 @@ TEST(CudaDeviceTest, DatasetsAgreeAcrossBackends) {
 
 // Stage 1 selects the same features on both backends from the same data.
 TEST(CudaDeviceTest, Stage1AgreesAcrossBackends) {
-  const DatasetSpec spec{.samples = 50000, .features = 1000, .informative = 20, .decoys = 20, .noise = 0.1, .seed = 9};
+  const DatasetSpec spec{
+      .samples = 50000, .features = 1000, .informative = 20, .decoys = 20, .noise = 0.1, .seed = 9};
   auto cuda = GenerateDataset(Backend::kCuda, spec);
   auto cpu = GenerateDataset(Backend::kCpu, spec);
   ASSERT_TRUE(cuda.ok() && cpu.ok());
   Stage1Workspace cuda_workspace, cpu_workspace;
-  auto on_cuda = RunStage1(cuda->data, cuda->target, spec.samples, spec.features, {}, &cuda_workspace);
+  auto on_cuda =
+      RunStage1(cuda->data, cuda->target, spec.samples, spec.features, {}, &cuda_workspace);
   auto on_cpu = RunStage1(cpu->data, cpu->target, spec.samples, spec.features, {}, &cpu_workspace);
   ASSERT_TRUE(on_cuda.ok() && on_cpu.ok()) << on_cuda.status() << on_cpu.status();
   for (std::size_t f = 0; f < spec.features; ++f) {
-    EXPECT_NEAR(on_cuda->mutual_information[f], on_cpu->mutual_information[f], 1e-9 + 1e-6 * on_cpu->mutual_information[f]);
+    EXPECT_NEAR(on_cuda->mutual_information[f], on_cpu->mutual_information[f],
+                1e-9 + 1e-6 * on_cpu->mutual_information[f]);
   }
   EXPECT_EQ(on_cuda->selected, on_cpu->selected);
   int found = 0;
   for (std::uint32_t feature : cuda->informative) {
     found += std::count(on_cuda->selected.begin(), on_cuda->selected.end(), feature) > 0;
   }
-  std::printf("stage 1 kept %zu of %zu (ratio %.3f), %d of 20 planted\n", on_cuda->selected.size(), spec.features,
-              on_cuda->reduction_ratio, found);
+  std::printf("stage 1 kept %zu of %zu (ratio %.3f), %d of 20 planted\n", on_cuda->selected.size(),
+              spec.features, on_cuda->reduction_ratio, found);
   EXPECT_GE(found, 18);
 
   // Stage 3 on stage 1's top 50: the same choice on both backends.
   const std::vector<std::uint32_t> top(on_cuda->selected.begin(), on_cuda->selected.begin() + 50);
   Stage3Workspace cuda_stage3, cpu_stage3;
-  auto third_cuda = RunStage3(cuda->data, cuda->target, spec.samples, spec.features, top, on_cuda->stats, {}, &cuda_stage3);
-  auto third_cpu = RunStage3(cpu->data, cpu->target, spec.samples, spec.features, top, on_cpu->stats, {}, &cpu_stage3);
+  auto third_cuda = RunStage3(cuda->data, cuda->target, spec.samples, spec.features, top,
+                              on_cuda->stats, {}, &cuda_stage3);
+  auto third_cpu = RunStage3(cpu->data, cpu->target, spec.samples, spec.features, top,
+                             on_cpu->stats, {}, &cpu_stage3);
   ASSERT_TRUE(third_cuda.ok() && third_cpu.ok()) << third_cuda.status() << third_cpu.status();
   EXPECT_EQ(third_cuda->selected, third_cpu->selected);
   EXPECT_NEAR(third_cuda->cv_r2, third_cpu->cv_r2, 1e-4);
@@ -166,8 +178,47 @@ TEST(CudaDeviceTest, Stage1AgreesAcrossBackends) {
   for (std::uint32_t feature : third_cuda->selected) {
     planted += std::count(cuda->informative.begin(), cuda->informative.end(), feature) > 0;
   }
-  std::printf("stage 3 kept %zu (%d planted), CV R^2 %.4f (CPU %.4f)\n", third_cuda->selected.size(), planted,
-              third_cuda->cv_r2, third_cpu->cv_r2);
+  std::printf("stage 3 kept %zu (%d planted), CV R^2 %.4f (CPU %.4f)\n",
+              third_cuda->selected.size(), planted, third_cuda->cv_r2, third_cpu->cv_r2);
+}
+
+// Stage 2 scores its batches on the device; the CPU twin computes the same
+// descriptors and scores to rounding, so both searches keep the same
+// planted features. Then the whole job in balanced mode on the CUDA backend.
+TEST(CudaDeviceTest, Stage2AndTheWholeJobAgreeAcrossBackends) {
+  auto metamodel = PretrainMetamodel(Backend::kCuda, 7);
+  ASSERT_TRUE(metamodel.ok()) << metamodel.status();
+  const DatasetSpec spec{
+      .samples = 10000, .features = 1000, .informative = 20, .decoys = 20, .noise = 0.1, .seed = 4};
+  auto cuda = GenerateDataset(Backend::kCuda, spec);
+  auto cpu = GenerateDataset(Backend::kCpu, spec);
+  ASSERT_TRUE(cuda.ok() && cpu.ok());
+  SelectionWorkspace cuda_workspace, cpu_workspace;
+  const SelectionOptions options = OptionsForMode(Mode::kBalanced, 3);
+  auto on_cuda = RunSelection(*cuda, *metamodel, options, &cuda_workspace);
+  auto on_cpu = RunSelection(*cpu, *metamodel, options, &cpu_workspace);
+  ASSERT_TRUE(on_cuda.ok() && on_cpu.ok()) << on_cuda.status() << on_cpu.status();
+  auto planted = [&](const std::vector<std::uint32_t>& selected) {
+    int found = 0;
+    for (std::uint32_t feature : cuda->informative)
+      found += std::count(selected.begin(), selected.end(), feature) > 0;
+    return found;
+  };
+  EXPECT_EQ(on_cuda->stage1.selected, on_cpu->stage1.selected);
+  EXPECT_EQ(planted(on_cuda->stage2.selected), planted(on_cpu->stage2.selected));
+  EXPECT_NEAR(on_cuda->stage2.metamodel_rmse, on_cpu->stage2.metamodel_rmse, 0.01);
+  EXPECT_GE(planted(on_cuda->stage3.selected), 18);
+  EXPECT_NEAR(on_cuda->quality, on_cpu->quality, 0.05);
+  double batch_total = 0;
+  for (double seconds : on_cuda->stage2.batch_seconds) batch_total += seconds;
+  std::printf(
+      "balanced job on CUDA: stage 2 kept %d planted (CPU %d), stage 3 %d; quality %.3f (CPU "
+      "%.3f); "
+      "stages %.3f s, %.3f s, %.3f s; mean stage-2 batch %.3f ms\n",
+      planted(on_cuda->stage2.selected), planted(on_cpu->stage2.selected),
+      planted(on_cuda->stage3.selected), on_cuda->quality, on_cpu->quality,
+      on_cuda->stage_seconds[0], on_cuda->stage_seconds[1], on_cuda->stage_seconds[2],
+      1e3 * batch_total / on_cuda->stage2.batch_seconds.size());
 }
 
 }  // namespace

@@ -21,11 +21,10 @@
 
 namespace firedrill::gpu {
 
-
 struct DeviceInfo {
   Backend backend = Backend::kCpu;
-  bool cuda_built = false;      // this binary contains the CUDA backend
-  std::string name;             // "NVIDIA H100 80GB HBM3" or the CPU model
+  bool cuda_built = false;  // this binary contains the CUDA backend
+  std::string name;         // "NVIDIA H100 80GB HBM3" or the CPU model
   int index = 0;
   std::uint64_t total_memory = 0;  // bytes (device memory, or host memory for CPU)
   int compute_major = 0;
@@ -48,8 +47,8 @@ Status RunSelfTest(const DeviceInfo& device);
 
 struct DeviceOptions {
   BackendChoice backend = BackendChoice::kAuto;
-  double memory_fraction = 0.9;     // GPU_MEMORY_FRACTION: share of device memory the arena may use
-  int max_concurrent_batches = 4;   // MAX_CONCURRENT_BATCHES
+  double memory_fraction = 0.9;    // GPU_MEMORY_FRACTION: share of device memory the arena may use
+  int max_concurrent_batches = 4;  // MAX_CONCURRENT_BATCHES
   // Capacity the CPU and simulated backends pretend to have (their arena's
   // 100%); the simulated device reports it as memory total.
   std::uint64_t host_device_memory = std::uint64_t{16} << 30;
@@ -68,7 +67,8 @@ class DeviceArena;
 class Device {
  public:
   // Logs the backend choice once, in one line.
-  static Result<std::unique_ptr<Device>> Open(const DeviceOptions& options, Clock& clock, Logger& logger);
+  static Result<std::unique_ptr<Device>> Open(const DeviceOptions& options, Clock& clock,
+                                              Logger& logger);
   ~Device();
   Device(const Device&) = delete;
   Device& operator=(const Device&) = delete;

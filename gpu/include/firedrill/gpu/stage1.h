@@ -31,12 +31,12 @@ struct Stage1Options {
 };
 
 struct Stage1Result {
-  std::vector<std::uint32_t> selected;      // by descending score
+  std::vector<std::uint32_t> selected;  // by descending score
   FeatureStats stats;
-  std::vector<double> mutual_information;   // nats, per feature
-  std::vector<double> score;                // 0..1, per feature; -1 when filtered by variance
-  std::vector<std::uint32_t> pruned;        // candidates dropped as redundant
-  double reduction_ratio = 0;               // selected / features
+  std::vector<double> mutual_information;  // nats, per feature
+  std::vector<double> score;               // 0..1, per feature; -1 when filtered by variance
+  std::vector<std::uint32_t> pruned;       // candidates dropped as redundant
+  double reduction_ratio = 0;              // selected / features
 };
 
 // Scratch memory reused across calls on one backend.
@@ -48,7 +48,8 @@ struct Stage1Workspace {
   DeviceBuffer gram;
 };
 
-Result<Stage1Result> RunStage1(const DeviceBuffer& data, const DeviceBuffer& target, std::size_t samples,
-                               std::size_t features, const Stage1Options& options, Stage1Workspace* workspace);
+Result<Stage1Result> RunStage1(const DeviceBuffer& data, const DeviceBuffer& target,
+                               std::size_t samples, std::size_t features,
+                               const Stage1Options& options, Stage1Workspace* workspace);
 
 }  // namespace firedrill::gpu

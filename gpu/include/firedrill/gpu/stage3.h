@@ -18,10 +18,10 @@ namespace firedrill::gpu {
 
 struct Stage3Options {
   int folds = 5;
-  double ridge = 1e-3;           // added to the diagonal of the standardized, per-row Gram matrix
+  double ridge = 1e-3;  // added to the diagonal of the standardized, per-row Gram matrix
   std::size_t min_features = 10;
   std::size_t max_features = 20;
-  double min_gain = 1e-3;        // past min_features, stop when cross-validated R^2 gains less
+  double min_gain = 1e-3;  // past min_features, stop when cross-validated R^2 gains less
   bool expand_basis = true;
 };
 
@@ -38,9 +38,11 @@ struct Stage3Workspace {
 };
 
 // `stats` gives the means and variances used to standardize (stage 1's).
-Result<Stage3Result> RunStage3(const DeviceBuffer& data, const DeviceBuffer& target, std::size_t samples,
-                               std::size_t features, const std::vector<std::uint32_t>& candidates,
-                               const FeatureStats& stats, const Stage3Options& options, Stage3Workspace* workspace);
+Result<Stage3Result> RunStage3(const DeviceBuffer& data, const DeviceBuffer& target,
+                               std::size_t samples, std::size_t features,
+                               const std::vector<std::uint32_t>& candidates,
+                               const FeatureStats& stats, const Stage3Options& options,
+                               Stage3Workspace* workspace);
 
 // The job's quality score: half the cross-validated R^2 as a share of the
 // best a model could reach (`oracle_r2`), half the share of `planted`

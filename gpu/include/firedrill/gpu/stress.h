@@ -17,9 +17,9 @@
 namespace firedrill::gpu {
 
 struct BurnResult {
-  double seconds = 0;        // measured time the burn ran
-  double flops = 0;          // floating-point operations done (compute burn)
-  double bytes = 0;          // bytes read plus written (bandwidth burn)
+  double seconds = 0;  // measured time the burn ran
+  double flops = 0;    // floating-point operations done (compute burn)
+  double bytes = 0;    // bytes read plus written (bandwidth burn)
   double Rate() const { return seconds > 0 ? (flops > 0 ? flops : bytes) / seconds : 0; }
 };
 
