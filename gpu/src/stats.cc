@@ -20,28 +20,39 @@ void Moments(double x0, double s, double s2, double n, double* mean, double* var
 
 }  // namespace
 
-// The CPU twin of ColumnSumsKernel: same shifted double sums, one column per
-// task, the inner loop left to the compiler's vectoriser (-fopenmp-simd).
+namespace {
+
+// One column's shifted double sums. Built for AVX-512, AVX2 and baseline
+// x86-64, picked at load time by the CPU: double lanes are what bound this
+// loop, and baseline SSE2 has only two of them.
+#if defined(__x86_64__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+void ShiftedColumnSums(const float* column, const float* target, std::size_t rows, double* out) {
+  const double x0 = column[0];
+  const double y0 = target[0];
+  double sx = 0, sxx = 0, sxy = 0;
+#pragma omp simd reduction(+ : sx, sxx, sxy)
+  for (std::size_t i = 0; i < rows; ++i) {
+    const double dx = static_cast<double>(column[i]) - x0;
+    const double dy = static_cast<double>(target[i]) - y0;
+    sx += dx;
+    sxx += dx * dx;
+    sxy += dx * dy;
+  }
+  out[0] = sx;
+  out[1] = sxx;
+  out[2] = sxy;
+  out[3] = x0;
+}
+
+}  // namespace
+
+// The CPU twin of ColumnSumsKernel: the same shifted double sums, one column
+// per task, the inner loop left to the compiler's vectoriser (-fopenmp-simd).
 void CpuColumnSums(const float* data, const float* target, std::size_t rows, std::size_t stride, std::size_t columns,
                    double* out) {
-  ParallelFor(columns, [&](std::size_t c) {
-    const float* column = data + c * stride;
-    const double x0 = column[0];
-    const double y0 = target[0];
-    double sx = 0, sxx = 0, sxy = 0;
-#pragma omp simd reduction(+ : sx, sxx, sxy)
-    for (std::size_t i = 0; i < rows; ++i) {
-      const double dx = static_cast<double>(column[i]) - x0;
-      const double dy = static_cast<double>(target[i]) - y0;
-      sx += dx;
-      sxx += dx * dx;
-      sxy += dx * dy;
-    }
-    out[4 * c + 0] = sx;
-    out[4 * c + 1] = sxx;
-    out[4 * c + 2] = sxy;
-    out[4 * c + 3] = x0;
-  });
+  ParallelFor(columns, [&](std::size_t c) { ShiftedColumnSums(data + c * stride, target, rows, out + 4 * c); });
 }
 
 Status ColumnSumsWithTarget(const DeviceBuffer& data, const DeviceBuffer& target, std::size_t rows,
