@@ -298,6 +298,30 @@ BENCHMARK_CAPTURE(ComputeBurn, cuda, Backend::kCuda)
     ->Iterations(3)
     ->Unit(benchmark::kMillisecond);
 
+// Matrix products: cuBLAS BF16 on the tensor cores, or blocked FP32 on the CPU.
+void TensorBurn(benchmark::State& state, Backend backend) {
+  if (backend == Backend::kCuda && !HaveCuda()) return state.SkipWithError("no CUDA device");
+  firedrill::RealClock clock;
+  const auto device = Device(backend);
+  double flops = 0, seconds = 0;
+  for (auto _ : state) {
+    auto result = firedrill::gpu::TensorBurn(device, clock, 500ms, 1.0);
+    if (!result.ok()) return state.SkipWithError(result.status().ToString().c_str());
+    flops += result->flops;
+    seconds += result->seconds;
+    state.SetIterationTime(result->seconds);
+  }
+  state.counters["flop_per_second"] = flops / seconds;
+}
+BENCHMARK_CAPTURE(TensorBurn, cpu, Backend::kCpu)
+    ->UseManualTime()
+    ->Iterations(2)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(TensorBurn, cuda, Backend::kCuda)
+    ->UseManualTime()
+    ->Iterations(3)
+    ->Unit(benchmark::kMillisecond);
+
 void BandwidthBurn(benchmark::State& state, Backend backend) {
   if (backend == Backend::kCuda && !HaveCuda()) return state.SkipWithError("no CUDA device");
   firedrill::RealClock clock;

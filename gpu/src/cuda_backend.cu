@@ -1,4 +1,9 @@
+#include <cublas_api.h>
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
+#include <dlfcn.h>
+
+#include <memory>
 
 #include "cuda_backend.h"
 #include "dataset_math.h"
@@ -578,6 +583,95 @@ Status CopyBurn(const float* source, float* destination, std::size_t count, int 
                               count / 4);
   FD_CUDA_CALL(cudaGetLastError());
   return timer.StopAndRead(seconds);
+}
+
+// cuBLAS is loaded with dlopen: linked statically it would outweigh the rest
+// of the binary many times, and the CUDA install on a GPU machine has it.
+// The header gives the types; only these four calls are used.
+// The exported cublasGemmEx (the header also has an inline overload).
+using GemmExFunction = cublasStatus_t (*)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int,
+                                          const void*, const void*, cudaDataType, int, const void*, cudaDataType, int,
+                                          const void*, void*, cudaDataType, int, cublasComputeType_t,
+                                          cublasGemmAlgo_t);
+
+struct GemmBurner {
+  void* library = nullptr;
+  cublasHandle_t handle = nullptr;
+  decltype(&cublasDestroy_v2) destroy = nullptr;
+  GemmExFunction gemm = nullptr;
+  int n = 0;
+  ScopedDeviceMemory a, b, c;
+};
+
+namespace {
+
+__global__ void FillBf16Kernel(__nv_bfloat16* out, unsigned long long count, float scale) {
+  for (unsigned long long i = blockIdx.x * static_cast<unsigned long long>(blockDim.x) + threadIdx.x; i < count;
+       i += static_cast<unsigned long long>(gridDim.x) * blockDim.x) {
+    out[i] = __float2bfloat16(scale * static_cast<float>((i * 2654435761ull) % 1024) / 1024.0f);
+  }
+}
+
+}  // namespace
+
+Status CreateGemmBurner(int n, GemmBurner** out) {
+  auto burner = std::make_unique<GemmBurner>();
+  burner->n = n;
+  for (const char* name : {"libcublas.so.13", "/usr/local/cuda/lib64/libcublas.so.13", "libcublas.so"}) {
+    burner->library = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+    if (burner->library != nullptr) break;
+  }
+  if (burner->library == nullptr) {
+    return FD_STATUS(StatusCode::kUnavailable, std::string("cannot load cuBLAS (libcublas.so.13): ") + dlerror());
+  }
+  auto create = reinterpret_cast<decltype(&cublasCreate_v2)>(dlsym(burner->library, "cublasCreate_v2"));
+  burner->destroy = reinterpret_cast<decltype(&cublasDestroy_v2)>(dlsym(burner->library, "cublasDestroy_v2"));
+  burner->gemm = reinterpret_cast<GemmExFunction>(dlsym(burner->library, "cublasGemmEx"));
+  if (create == nullptr || burner->destroy == nullptr || burner->gemm == nullptr) {
+    DestroyGemmBurner(burner.release());
+    return FD_STATUS(StatusCode::kUnavailable, "cuBLAS lacks cublasCreate_v2, cublasDestroy_v2 or cublasGemmEx");
+  }
+  if (const cublasStatus_t status = create(&burner->handle); status != CUBLAS_STATUS_SUCCESS) {
+    burner->handle = nullptr;
+    DestroyGemmBurner(burner.release());
+    return FD_STATUS(StatusCode::kUnavailable, "cublasCreate failed with status " + std::to_string(status));
+  }
+  const std::size_t elements = static_cast<std::size_t>(n) * n;
+  FD_CUDA_CALL(cudaMalloc(burner->a.address(), elements * sizeof(__nv_bfloat16)));
+  FD_CUDA_CALL(cudaMalloc(burner->b.address(), elements * sizeof(__nv_bfloat16)));
+  FD_CUDA_CALL(cudaMalloc(burner->c.address(), elements * sizeof(float)));
+  FillBf16Kernel<<<1024, 256>>>(static_cast<__nv_bfloat16*>(burner->a.get()), elements, 1.0f);
+  FillBf16Kernel<<<1024, 256>>>(static_cast<__nv_bfloat16*>(burner->b.get()), elements, 0.5f);
+  FD_CUDA_CALL(cudaGetLastError());
+  FD_CUDA_CALL(cudaDeviceSynchronize());
+  *out = burner.release();
+  return Status::Ok();
+}
+
+Status RunGemmBurner(GemmBurner* burner, int repeats, double* seconds) {
+  const float alpha = 1.0f, beta = 0.0f;
+  const int n = burner->n;
+  EventTimer timer;
+  timer.Start();
+  for (int r = 0; r < repeats; ++r) {
+    // BF16 inputs, FP32 accumulation: cuBLAS runs this on the tensor cores.
+    const cublasStatus_t status =
+        burner->gemm(burner->handle, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &alpha, burner->a.get(), CUDA_R_16BF, n,
+                     burner->b.get(), CUDA_R_16BF, n, &beta, burner->c.get(), CUDA_R_32F, n, CUBLAS_COMPUTE_32F,
+                     CUBLAS_GEMM_DEFAULT);
+    if (status != CUBLAS_STATUS_SUCCESS) {
+      return FD_STATUS(StatusCode::kInternal, "cublasGemmEx failed with status " + std::to_string(status));
+    }
+  }
+  return timer.StopAndRead(seconds);
+}
+
+void DestroyGemmBurner(GemmBurner* burner) {
+  if (burner == nullptr) return;
+  if (burner->handle != nullptr) burner->destroy(burner->handle);
+  // The library stays loaded: unloading cuBLAS under a live CUDA context is
+  // not something it supports well, and a second burner reuses it.
+  delete burner;
 }
 
 }  // namespace firedrill::gpu::cuda

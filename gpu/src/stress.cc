@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -16,7 +17,8 @@ double Seconds(Duration duration) { return std::chrono::duration<double>(duratio
 
 Status CheckIntensity(double intensity) {
   if (!(intensity > 0 && intensity <= 1)) {
-    return FD_STATUS(StatusCode::kInvalidArgument, "intensity must be in (0, 1], got " + std::to_string(intensity));
+    return FD_STATUS(StatusCode::kInvalidArgument,
+                     "intensity must be in (0, 1], got " + std::to_string(intensity));
   }
   return Status::Ok();
 }
@@ -28,7 +30,8 @@ unsigned CpuThreads(double intensity) {
 
 // Eight independent multiply-add chains, as in the CUDA kernel (a plain
 // a*m + c: std::fma without hardware FMA in the baseline ISA is a library
-// call); returns the number of multiply-adds done. Runs at least one round, then stops once `stop` is set.
+// call); returns the number of multiply-adds done. Runs at least one round, then stops once `stop`
+// is set.
 std::uint64_t CpuFmaLoop(const std::atomic<bool>& stop) {
   float a[8];
   for (int k = 0; k < 8; ++k) a[k] = static_cast<float>(k);
@@ -45,9 +48,50 @@ std::uint64_t CpuFmaLoop(const std::atomic<bool>& stop) {
   return fmas;
 }
 
+// Products of 128 x 128 FP32 matrices, small enough to stay in cache, until
+// `stop`; returns the number of products.
+std::uint64_t CpuMatrixLoop(const std::atomic<bool>& stop) {
+  constexpr int kN = 128;
+  std::vector<float> a(kN * kN, 0.5f), b(kN * kN, 0.25f), c(kN * kN);
+  std::uint64_t products = 0;
+  do {
+    std::fill(c.begin(), c.end(), 0.0f);
+    for (int i = 0; i < kN; ++i) {
+      for (int k = 0; k < kN; ++k) {
+        const float scale = a[i * kN + k];
+#pragma omp simd
+        for (int j = 0; j < kN; ++j) c[i * kN + j] += scale * b[k * kN + j];
+      }
+    }
+    ++products;
+  } while (!stop.load(std::memory_order_relaxed));
+  volatile float sink = c[kN + 1];
+  (void)sink;
+  return products;
+}
+
+// Runs `loop` on CpuThreads(intensity) threads for `duration` of `clock`;
+// returns the seconds it ran and what each thread returned.
+template <typename Loop>
+double RunOnCpuThreads(Clock& clock, Duration duration, double intensity, Loop loop,
+                       std::vector<std::uint64_t>* counts) {
+  std::atomic<bool> stop{false};
+  counts->assign(CpuThreads(intensity), 0);
+  const MonotonicTime start = clock.Now();
+  std::vector<std::thread> workers;
+  for (std::size_t t = 0; t < counts->size(); ++t) {
+    workers.emplace_back([&, t] { (*counts)[t] = loop(stop); });
+  }
+  clock.SleepFor(duration);
+  stop = true;
+  for (auto& worker : workers) worker.join();
+  return Seconds(clock.Now() - start);
+}
+
 }  // namespace
 
-Result<BurnResult> ComputeBurn(const DeviceInfo& device, Clock& clock, Duration duration, double intensity) {
+Result<BurnResult> ComputeBurn(const DeviceInfo& device, Clock& clock, Duration duration,
+                               double intensity) {
   FD_RETURN_IF_ERROR(CheckIntensity(intensity));
   BurnResult result;
   if (device.backend == Backend::kCuda) {
@@ -64,35 +108,61 @@ Result<BurnResult> ComputeBurn(const DeviceInfo& device, Clock& clock, Duration 
     } while (clock.Now() < end);
     return result;
   }
-  std::atomic<bool> stop{false};
-  std::vector<std::uint64_t> fmas(CpuThreads(intensity), 0);
-  const MonotonicTime start = clock.Now();
-  std::vector<std::thread> workers;
-  for (std::size_t t = 0; t < fmas.size(); ++t) workers.emplace_back([&, t] { fmas[t] = CpuFmaLoop(stop); });
-  clock.SleepFor(duration);
-  stop = true;
-  for (auto& worker : workers) worker.join();
-  result.seconds = Seconds(clock.Now() - start);
+  std::vector<std::uint64_t> fmas;
+  result.seconds = RunOnCpuThreads(clock, duration, intensity, CpuFmaLoop, &fmas);
   for (std::uint64_t count : fmas) result.flops += 2.0 * static_cast<double>(count);
   return result;
 }
 
-Result<BurnResult> BandwidthBurn(const DeviceInfo& device, Clock& clock, std::size_t buffer_bytes, Duration duration,
-                                 double intensity) {
+Result<BurnResult> TensorBurn(const DeviceInfo& device, Clock& clock, Duration duration,
+                              double intensity) {
+  FD_RETURN_IF_ERROR(CheckIntensity(intensity));
+  BurnResult result;
+  if (device.backend == Backend::kCuda) {
+    constexpr int kN = 8192, kRepeats = 4;
+    cuda::GemmBurner* burner = nullptr;
+    FD_RETURN_IF_ERROR(cuda::CreateGemmBurner(kN, &burner));
+    const std::unique_ptr<cuda::GemmBurner, void (*)(cuda::GemmBurner*)> owner(
+        burner, cuda::DestroyGemmBurner);
+    const MonotonicTime end = clock.Now() + duration;
+    do {
+      double seconds = 0;
+      FD_RETURN_IF_ERROR(cuda::RunGemmBurner(burner, kRepeats, &seconds));
+      result.seconds += seconds;
+      result.flops += 2.0 * kN * kN * static_cast<double>(kN) * kRepeats;
+      if (intensity < 1) {
+        clock.SleepFor(std::chrono::duration_cast<Duration>(
+            std::chrono::duration<double>(seconds * (1 - intensity) / intensity)));
+      }
+    } while (clock.Now() < end);
+    return result;
+  }
+  std::vector<std::uint64_t> products;
+  result.seconds = RunOnCpuThreads(clock, duration, intensity, CpuMatrixLoop, &products);
+  for (std::uint64_t count : products)
+    result.flops += 2.0 * 128 * 128 * 128 * static_cast<double>(count);
+  return result;
+}
+
+Result<BurnResult> BandwidthBurn(const DeviceInfo& device, Clock& clock, std::size_t buffer_bytes,
+                                 Duration duration, double intensity) {
   FD_RETURN_IF_ERROR(CheckIntensity(intensity));
   buffer_bytes = buffer_bytes / 64 * 64;
-  if (buffer_bytes == 0) return FD_STATUS(StatusCode::kInvalidArgument, "bandwidth burn needs at least 64 bytes");
+  if (buffer_bytes == 0)
+    return FD_STATUS(StatusCode::kInvalidArgument, "bandwidth burn needs at least 64 bytes");
   FD_ASSIGN_OR_RETURN(DeviceBuffer source, DeviceBuffer::Allocate(device.backend, buffer_bytes));
-  FD_ASSIGN_OR_RETURN(DeviceBuffer destination, DeviceBuffer::Allocate(device.backend, buffer_bytes));
+  FD_ASSIGN_OR_RETURN(DeviceBuffer destination,
+                      DeviceBuffer::Allocate(device.backend, buffer_bytes));
   FD_RETURN_IF_ERROR(source.Fill(0x3c));
   BurnResult result;
   const MonotonicTime end = clock.Now() + duration;
   if (device.backend == Backend::kCuda) {
-    const int blocks = std::max(1, static_cast<int>(std::lround(cuda::MultiprocessorCount() * 4 * intensity)));
+    const int blocks =
+        std::max(1, static_cast<int>(std::lround(cuda::MultiprocessorCount() * 4 * intensity)));
     do {
       double seconds = 0;
-      FD_RETURN_IF_ERROR(cuda::CopyBurn(source.as<float>(), destination.as<float>(), buffer_bytes / sizeof(float),
-                                        blocks, &seconds));
+      FD_RETURN_IF_ERROR(cuda::CopyBurn(source.as<float>(), destination.as<float>(),
+                                        buffer_bytes / sizeof(float), blocks, &seconds));
       result.seconds += seconds;
       result.bytes += 2.0 * static_cast<double>(buffer_bytes);
     } while (clock.Now() < end);
@@ -133,7 +203,8 @@ Result<MemoryHog> MemoryHog::Take(Backend backend, std::uint64_t bytes, Clock& c
 
 Result<std::uint64_t> MemoryHog::FreeDeviceMemory(Backend backend) {
   if (backend != Backend::kCuda) {
-    return FD_STATUS(StatusCode::kInvalidArgument, "free device memory is only known on the CUDA backend");
+    return FD_STATUS(StatusCode::kInvalidArgument,
+                     "free device memory is only known on the CUDA backend");
   }
   std::uint64_t free_bytes = 0, total = 0;
   FD_RETURN_IF_ERROR(cuda::FreeMemory(&free_bytes, &total));

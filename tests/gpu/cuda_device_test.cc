@@ -90,6 +90,19 @@ TEST(CudaDeviceTest, BurnsDoWork) {
               bandwidth->Rate() / 1e9);
   EXPECT_GT(compute->Rate(), 1e12);
   EXPECT_GT(bandwidth->Rate(), 1e11);
+  // Tensor cores through cuBLAS (dlopen): far past what FP32 FMAs reach.
+  const auto tensor = TensorBurn(device, clock, 300ms, 1.0);
+  ASSERT_TRUE(tensor.ok()) << tensor.status();
+  std::printf("tensor-core GEMM burn (BF16 in, FP32 accumulate): %.0f TFLOP/s\n",
+              tensor->Rate() / 1e12);
+  EXPECT_GT(tensor->Rate(), 2 * compute->Rate());
+  // At half intensity the card idles as long as it works.
+  const auto start = clock.Now();
+  const auto half = TensorBurn(device, clock, 300ms, 0.5);
+  ASSERT_TRUE(half.ok()) << half.status();
+  const double wall = std::chrono::duration<double>(clock.Now() - start).count();
+  std::printf("half-intensity GEMM burn: busy %.3f s of %.3f s\n", half->seconds, wall);
+  EXPECT_NEAR(half->seconds / wall, 0.5, 0.15);
 }
 
 TEST(CudaDeviceTest, MemoryHogTakesAndGivesBackDeviceMemory) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <future>
 
 namespace firedrill::gpu {
@@ -24,6 +25,20 @@ TEST(StressTest, CpuComputeBurnRunsUntilTheClockSaysStop) {
   EXPECT_DOUBLE_EQ(result->seconds, 10.0);
 }
 
+TEST(StressTest, CpuTensorBurnMultipliesMatricesUntilTheClockSaysStop) {
+  SimulatedClock clock;
+  auto burn = std::async(std::launch::async, [&] { return TensorBurn(Cpu(), clock, 5s, 0.5); });
+  clock.WaitForSleepers(1);
+  clock.Advance(5s);
+  const Result<BurnResult> result = burn.get();
+  ASSERT_TRUE(result.ok()) << result.status();
+  // Whole 128^3 products only: 2 * 128^3 FLOPs each, at least one per thread.
+  EXPECT_GE(result->flops, 2.0 * 128 * 128 * 128);
+  EXPECT_EQ(std::fmod(result->flops, 2.0 * 128 * 128 * 128), 0.0);
+  EXPECT_DOUBLE_EQ(result->seconds, 5.0);
+  EXPECT_EQ(TensorBurn(Cpu(), clock, 1s, 0).status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST(StressTest, CpuBandwidthBurnCopiesWholeBuffers) {
   SimulatedClock clock;  // time stands still: exactly one pass
   const Result<BurnResult> result = BandwidthBurn(Cpu(), clock, 1 << 20, 0s, 0.5);
@@ -34,7 +49,8 @@ TEST(StressTest, CpuBandwidthBurnCopiesWholeBuffers) {
 TEST(StressTest, RejectsIntensityOutsideItsRange) {
   SimulatedClock clock;
   EXPECT_EQ(ComputeBurn(Cpu(), clock, 1s, 0).status().code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(BandwidthBurn(Cpu(), clock, 1 << 20, 1s, 1.5).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(BandwidthBurn(Cpu(), clock, 1 << 20, 1s, 1.5).status().code(),
+            StatusCode::kInvalidArgument);
 }
 
 TEST(StressTest, MemoryHogHoldsAndReleases) {

@@ -1,5 +1,6 @@
 // Stress kernels for noisy-neighbour and saturation drills, each on the CUDA
-// backend and as a CPU equivalent: a compute burn (FP32 FMA), a memory
+// backend and as a CPU equivalent: compute burns (FP32 FMA, tensor-core
+// matrix products), a memory
 // bandwidth burn (copy), and a memory hog that takes, touches, holds and
 // gives back a given amount of memory.
 //
@@ -27,6 +28,15 @@ struct BurnResult {
 // of SMs on a GPU, of cores on the CPU), measured by `clock`.
 Result<BurnResult> ComputeBurn(const DeviceInfo& device, Clock& clock, Duration duration,
                                double intensity = 1.0);
+
+// Matrix products for about `duration`. On a GPU: 8192 x 8192 BF16 products
+// with FP32 accumulation on the tensor cores through cuBLAS (loaded with
+// dlopen; kUnavailable when it cannot be), `intensity` being the duty cycle
+// (after each round the burn idles (1 - intensity) / intensity as long);
+// `seconds` counts the busy time. On the CPU: blocked FP32 products on
+// `intensity` of the cores.
+Result<BurnResult> TensorBurn(const DeviceInfo& device, Clock& clock, Duration duration,
+                              double intensity = 1.0);
 
 // Copies between two buffers of `buffer_bytes` each for about `duration`.
 Result<BurnResult> BandwidthBurn(const DeviceInfo& device, Clock& clock, std::size_t buffer_bytes,
