@@ -7,11 +7,24 @@ const std::vector<MetricInfo>& Metrics() {
   static const std::vector<MetricInfo> metrics = {
       {"hsof_gpu_utilization_percent", kGauge, {"gpu_id"}, "GPU busy time, percent", true},
       {"hsof_gpu_memory_used_bytes", kGauge, {"gpu_id"}, "device memory in use", true},
-      {"hsof_gpu_memory_total_bytes", kGauge, {"gpu_id"}, "device memory the pipeline may use", true},
+      {"hsof_gpu_memory_total_bytes",
+       kGauge,
+       {"gpu_id"},
+       "device memory the pipeline may use",
+       true},
       {"hsof_gpu_temperature_celsius", kGauge, {"gpu_id"}, "die temperature", true},
-      {"hsof_stage_duration_seconds", kGauge, {"stage"}, "how long the stage's current execution has been running"},
-      {"hsof_selection_quality_score", kGauge, {}, "quality of the last completed selection (0..1)"},
-      {"hsof_metamodel_inference_latency_seconds", kHistogram, {}, "metamodel inference batch latency"},
+      {"hsof_stage_duration_seconds",
+       kGauge,
+       {"stage"},
+       "how long the stage's current execution has been running"},
+      {"hsof_selection_quality_score",
+       kGauge,
+       {},
+       "quality of the last completed selection (0..1)"},
+      {"hsof_metamodel_inference_latency_seconds",
+       kHistogram,
+       {},
+       "metamodel inference batch latency"},
       {"hsof_errors_total", kCounter, {}, "failed jobs and stage errors"},
       {"hsof_requests_total", kCounter, {"status"}, "API requests by HTTP status"},
       {"hsof_request_duration_seconds", kHistogram, {}, "API request and job latency"},
@@ -34,7 +47,8 @@ const std::vector<std::string>& HealthStatuses() {
 }
 
 const std::vector<std::string>& HealthComponents() {
-  static const std::vector<std::string> components = {"gpu", "pipeline", "model", "database", "backup"};
+  static const std::vector<std::string> components = {"gpu", "pipeline", "model", "database",
+                                                      "backup"};
   return components;
 }
 

@@ -24,7 +24,7 @@ struct MetricInfo {
 const std::vector<MetricInfo>& Metrics();
 
 // Overall and per-component health, as /health reports it.
-const std::vector<std::string>& HealthStatuses();  // HEALTHY, WARNING, CRITICAL, UNKNOWN
+const std::vector<std::string>& HealthStatuses();    // HEALTHY, WARNING, CRITICAL, UNKNOWN
 const std::vector<std::string>& HealthComponents();  // gpu, pipeline, model, database, backup
 
 struct ConfigKey {
