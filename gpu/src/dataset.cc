@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include "cuda_backend.h"
-#include "parallel.h"
 #include "dataset_math.h"
+#include "firedrill/gpu/device.h"
+#include "parallel.h"
 
 namespace firedrill::gpu {
 namespace {
@@ -16,15 +18,17 @@ namespace dm = dataset_math;
 constexpr std::uint64_t kTargetNoiseStream = 0xffffffffULL;
 
 void CpuGenerateColumns(std::uint64_t seed, const std::vector<std::int32_t>& roles,
-                        const std::vector<std::uint32_t>& sources, std::size_t samples, float* data) {
+                        const std::vector<std::uint32_t>& sources, std::size_t samples,
+                        float* data) {
   ParallelFor(roles.size(), [&](std::size_t f) {
     float* column = data + f * samples;
-    for (std::size_t i = 0; i < samples; ++i) column[i] = dm::FeatureValue(seed, roles[f], f, sources[f], i);
+    for (std::size_t i = 0; i < samples; ++i)
+      column[i] = dm::FeatureValue(seed, roles[f], f, sources[f], i);
   });
 }
 
-void CpuGenerateTarget(std::uint64_t seed, const std::vector<std::uint32_t>& informative, std::size_t samples,
-                       double noise_scale, float* target) {
+void CpuGenerateTarget(std::uint64_t seed, const std::vector<std::uint32_t>& informative,
+                       std::size_t samples, double noise_scale, float* target) {
   for (std::size_t i = 0; i < samples; ++i) {
     double y = 0;
     for (std::size_t j = 0; j < informative.size(); ++j) {
@@ -37,16 +41,24 @@ void CpuGenerateTarget(std::uint64_t seed, const std::vector<std::uint32_t>& inf
 
 }  // namespace
 
-Result<Dataset> GenerateDataset(Backend backend, const DatasetSpec& spec) {
+namespace {
+
+using Allocator = std::function<Result<DeviceBuffer>(std::size_t bytes)>;
+
+Result<Dataset> Generate(Backend backend, const DatasetSpec& spec, const Allocator& allocate) {
   if (spec.samples < 2 || spec.features == 0) {
-    return FD_STATUS(StatusCode::kInvalidArgument, "a dataset needs at least 2 samples and 1 feature");
+    return FD_STATUS(StatusCode::kInvalidArgument,
+                     "a dataset needs at least 2 samples and 1 feature");
   }
   if (spec.informative == 0 || spec.informative + spec.decoys > spec.features) {
     return FD_STATUS(StatusCode::kInvalidArgument,
-                     "informative (" + std::to_string(spec.informative) + ") plus decoys (" + std::to_string(spec.decoys) +
-                         ") must be at least 1 and at most features (" + std::to_string(spec.features) + ")");
+                     "informative (" + std::to_string(spec.informative) + ") plus decoys (" +
+                         std::to_string(spec.decoys) +
+                         ") must be at least 1 and at most features (" +
+                         std::to_string(spec.features) + ")");
   }
-  if (spec.features >= static_cast<std::size_t>(dm::kDecoyBase) || spec.features >= kTargetNoiseStream) {
+  if (spec.features >= static_cast<std::size_t>(dm::kDecoyBase) ||
+      spec.features >= kTargetNoiseStream) {
     return FD_STATUS(StatusCode::kInvalidArgument, "too many features");
   }
   Dataset dataset;
@@ -75,18 +87,31 @@ Result<Dataset> GenerateDataset(Backend backend, const DatasetSpec& spec) {
   }
   const double noise_scale = spec.noise * std::sqrt(static_cast<double>(spec.informative));
 
-  FD_ASSIGN_OR_RETURN(dataset.data, DeviceBuffer::Allocate(backend, spec.samples * spec.features * sizeof(float)));
-  FD_ASSIGN_OR_RETURN(dataset.target, DeviceBuffer::Allocate(backend, spec.samples * sizeof(float)));
+  FD_ASSIGN_OR_RETURN(dataset.data, allocate(spec.samples * spec.features * sizeof(float)));
+  FD_ASSIGN_OR_RETURN(dataset.target, allocate(spec.samples * sizeof(float)));
   if (backend == Backend::kCuda) {
-    FD_RETURN_IF_ERROR(cuda::GenerateColumns(spec.seed, roles.data(), sources.data(), spec.features, spec.samples,
-                                             dataset.data.as<float>()));
-    FD_RETURN_IF_ERROR(cuda::GenerateTarget(spec.seed, dataset.informative.data(), spec.informative, spec.samples,
-                                            noise_scale, dataset.target.as<float>()));
+    FD_RETURN_IF_ERROR(cuda::GenerateColumns(spec.seed, roles.data(), sources.data(), spec.features,
+                                             spec.samples, dataset.data.as<float>()));
+    FD_RETURN_IF_ERROR(cuda::GenerateTarget(spec.seed, dataset.informative.data(), spec.informative,
+                                            spec.samples, noise_scale, dataset.target.as<float>()));
   } else {
     CpuGenerateColumns(spec.seed, roles, sources, spec.samples, dataset.data.as<float>());
-    CpuGenerateTarget(spec.seed, dataset.informative, spec.samples, noise_scale, dataset.target.as<float>());
+    CpuGenerateTarget(spec.seed, dataset.informative, spec.samples, noise_scale,
+                      dataset.target.as<float>());
   }
   return dataset;
+}
+
+}  // namespace
+
+Result<Dataset> GenerateDataset(Backend backend, const DatasetSpec& spec) {
+  return Generate(backend, spec,
+                  [backend](std::size_t bytes) { return DeviceBuffer::Allocate(backend, bytes); });
+}
+
+Result<Dataset> GenerateDataset(Device& device, const DatasetSpec& spec) {
+  return Generate(device.backend(), spec,
+                  [&device](std::size_t bytes) { return device.Allocate(bytes); });
 }
 
 }  // namespace firedrill::gpu

@@ -53,25 +53,37 @@ double OracleR2(const DatasetSpec& spec) {
 }
 
 Result<SelectionResult> RunSelection(const Dataset& dataset, const Metamodel& metamodel,
-                                     const SelectionOptions& options,
-                                     SelectionWorkspace* workspace) {
+                                     const SelectionOptions& options, SelectionWorkspace* workspace,
+                                     const StageHooks& hooks) {
   const DatasetSpec& spec = dataset.spec;
   SelectionResult result;
-  auto start = std::chrono::steady_clock::now();
-  FD_ASSIGN_OR_RETURN(result.stage1, RunStage1(dataset.data, dataset.target, spec.samples,
-                                               spec.features, options.stage1, &workspace->stage1));
-  result.stage_seconds[0] = SecondsSince(start);
-  start = std::chrono::steady_clock::now();
-  FD_ASSIGN_OR_RETURN(
-      result.stage2, RunStage2(dataset.data, dataset.target, spec.samples, result.stage1, metamodel,
-                               options.stage2, &workspace->stage2));
-  result.stage_seconds[1] = SecondsSince(start);
-  start = std::chrono::steady_clock::now();
-  FD_ASSIGN_OR_RETURN(
-      result.stage3,
-      RunStage3(dataset.data, dataset.target, spec.samples, spec.features, result.stage2.selected,
-                result.stage1.stats, options.stage3, &workspace->stage3));
-  result.stage_seconds[2] = SecondsSince(start);
+  auto stage = [&](int number, auto run) -> Status {
+    if (hooks.started) hooks.started(number);
+    const auto start = std::chrono::steady_clock::now();
+    Status status = run();
+    result.stage_seconds[number - 1] = SecondsSince(start);
+    if (hooks.finished) hooks.finished(number, result.stage_seconds[number - 1]);
+    return status;
+  };
+  FD_RETURN_IF_ERROR(stage(1, [&]() -> Status {
+    FD_ASSIGN_OR_RETURN(result.stage1,
+                        RunStage1(dataset.data, dataset.target, spec.samples, spec.features,
+                                  options.stage1, &workspace->stage1));
+    return Status::Ok();
+  }));
+  FD_RETURN_IF_ERROR(stage(2, [&]() -> Status {
+    FD_ASSIGN_OR_RETURN(result.stage2,
+                        RunStage2(dataset.data, dataset.target, spec.samples, result.stage1,
+                                  metamodel, options.stage2, &workspace->stage2));
+    return Status::Ok();
+  }));
+  FD_RETURN_IF_ERROR(stage(3, [&]() -> Status {
+    FD_ASSIGN_OR_RETURN(
+        result.stage3,
+        RunStage3(dataset.data, dataset.target, spec.samples, spec.features, result.stage2.selected,
+                  result.stage1.stats, options.stage3, &workspace->stage3));
+    return Status::Ok();
+  }));
   result.quality = SelectionQuality(result.stage3.cv_r2, OracleR2(spec), result.stage3.selected,
                                     dataset.informative);
   return result;

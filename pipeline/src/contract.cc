@@ -25,9 +25,11 @@ const std::vector<MetricInfo>& Metrics() {
        kHistogram,
        {},
        "metamodel inference batch latency"},
-      {"hsof_errors_total", kCounter, {}, "failed jobs and stage errors"},
-      {"hsof_requests_total", kCounter, {"status"}, "API requests by HTTP status"},
-      {"hsof_request_duration_seconds", kHistogram, {}, "API request and job latency"},
+      {"hsof_errors_total", kCounter, {}, "failed jobs and API requests answered 5xx"},
+      // Unlabelled, like hsof_errors_total, so that HSOF's error-ratio rule
+      // (errors / requests) can match; the breakdown by code is below.
+      {"hsof_requests_total", kCounter, {}, "API requests served"},
+      {"hsof_request_duration_seconds", kHistogram, {}, "job latency, submission to completion"},
       {"hsof_features_processed_total", kCounter, {}, "features read by stage 1"},
       {"hsof_datasets_processed_total", kCounter, {}, "jobs completed"},
       {"hsof_feature_reduction_ratio", kGauge, {}, "stage-1 output features over input features"},
@@ -37,6 +39,26 @@ const std::vector<MetricInfo>& Metrics() {
       {"hsof_last_successful_backup_timestamp", kGauge, {}, "unix time of the last good backup"},
       {"hsof_backup_storage_used_bytes", kGauge, {}, "bytes in the backup directory"},
       {"hsof_backup_storage_total_bytes", kGauge, {}, "capacity of the backup directory"},
+      // For the operator, beyond what HSOF's rules read.
+      {"hsof_http_responses_total", kCounter, {"code"}, "API responses by HTTP status code"},
+      {"hsof_http_request_duration_seconds", kHistogram, {}, "API request handling time"},
+      {"hsof_jobs_submitted_total", kCounter, {}, "jobs accepted (idempotent replays not counted)"},
+      {"hsof_jobs_failed_total", kCounter, {}, "jobs that ended failed"},
+      {"hsof_jobs_queued", kGauge, {}, "accepted jobs waiting for a worker"},
+      {"hsof_jobs_running", kGauge, {}, "jobs a worker is running"},
+      {"hsof_workers", kGauge, {}, "job worker threads"},
+      {"hsof_cpu_fallbacks_total",
+       kCounter,
+       {"reason"},
+       "jobs run on the CPU because the device failed or was full"},
+      {"hsof_faults_active", kGauge, {"kind"}, "fault leases in force"},
+      {"hsof_gpu_throttle_ratio", kGauge, {"gpu_id"}, "speed of device work, 1 = full", true},
+      {"hsof_gpu_power_watts", kGauge, {"gpu_id"}, "board power", true},
+      {"hsof_gpu_info",
+       kGauge,
+       {"gpu_id", "backend", "name", "source"},
+       "the device and where its telemetry comes from (1)",
+       true},
   };
   return metrics;
 }

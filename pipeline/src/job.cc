@@ -62,7 +62,7 @@ Status ReadDataset(const json& value, gpu::DatasetSpec* spec) {
                 decoys = spec->decoys, seed = spec->seed;
   FD_RETURN_IF_ERROR(ReadInteger(value, "dataset.", "samples", 16, kMaxSamples, &samples));
   FD_RETURN_IF_ERROR(ReadInteger(value, "dataset.", "features", 1, kMaxFeatures, &features));
-  FD_RETURN_IF_ERROR(ReadInteger(value, "dataset.", "informative", 0, kMaxFeatures, &informative));
+  FD_RETURN_IF_ERROR(ReadInteger(value, "dataset.", "informative", 1, kMaxFeatures, &informative));
   FD_RETURN_IF_ERROR(ReadInteger(value, "dataset.", "decoys", 0, kMaxFeatures, &decoys));
   FD_RETURN_IF_ERROR(
       ReadInteger(value, "dataset.", "seed", 0, std::numeric_limits<std::uint64_t>::max(), &seed));

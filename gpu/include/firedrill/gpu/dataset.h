@@ -42,4 +42,9 @@ struct Dataset {
 // the backend has no room.
 Result<Dataset> GenerateDataset(Backend backend, const DatasetSpec& spec);
 
+class Device;
+// The same, in memory from the device's arena, so the dataset counts against
+// its budget (GPU_MEMORY_FRACTION) and a dataset past it is kResourceExhausted.
+Result<Dataset> GenerateDataset(Device& device, const DatasetSpec& spec);
+
 }  // namespace firedrill::gpu

@@ -2,6 +2,7 @@
 // settings of the job's mode, its timings and its quality score.
 #pragma once
 
+#include <functional>
 #include <string_view>
 
 #include "firedrill/core/status.h"
@@ -45,8 +46,16 @@ struct SelectionWorkspace {
 // the signal's share of the target's variance.
 double OracleR2(const DatasetSpec& spec);
 
+// Told when each stage (1 to 3) starts and ends: what the pipeline uses to
+// publish how long the stage in flight has run, to hold a stage (a stall
+// fault) and to slow it by the device's throttle. Either may be empty.
+struct StageHooks {
+  std::function<void(int stage)> started;
+  std::function<void(int stage, double seconds)> finished;
+};
+
 Result<SelectionResult> RunSelection(const Dataset& dataset, const Metamodel& metamodel,
-                                     const SelectionOptions& options,
-                                     SelectionWorkspace* workspace);
+                                     const SelectionOptions& options, SelectionWorkspace* workspace,
+                                     const StageHooks& hooks = {});
 
 }  // namespace firedrill::gpu
