@@ -51,6 +51,22 @@ PipelineMetrics::PipelineMetrics() : registry_(std::make_shared<prometheus::Regi
         break;
     }
   }
+  // Unlabelled series exist from the start, at zero: a rule reading a
+  // counter that has not moved yet must still find it.
+  for (const MetricInfo& metric : Metrics()) {
+    if (!metric.labels.empty()) continue;
+    switch (metric.type) {
+      case MetricType::kGauge:
+        Gauge(metric.name);
+        break;
+      case MetricType::kCounter:
+        Counter(metric.name);
+        break;
+      case MetricType::kHistogram:
+        Histogram(metric.name);
+        break;
+    }
+  }
 }
 
 prometheus::Gauge& PipelineMetrics::Gauge(const std::string& name,

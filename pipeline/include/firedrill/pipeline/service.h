@@ -1,0 +1,142 @@
+// The reference HSOF service: accepts jobs, runs them on the device with
+// worker threads, and reports health and metrics. Transport-free: the HTTP
+// handlers here and the gRPC services call the same methods.
+//
+// Thread-safety: every public method may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "firedrill/core/clock.h"
+#include "firedrill/core/log.h"
+#include "firedrill/core/status.h"
+#include "firedrill/gpu/device.h"
+#include "firedrill/gpu/metamodel.h"
+#include "firedrill/gpu/telemetry.h"
+#include "firedrill/net/http_server.h"
+#include "firedrill/pipeline/job_store.h"
+#include "firedrill/pipeline/metrics.h"
+
+namespace firedrill::pipeline {
+
+struct ServiceOptions {
+  std::string data_dir;                                    // jobs.db, metamodel.txt, backups/
+  gpu::BackendChoice backend = gpu::BackendChoice::kAuto;  // auto: CUDA, else the simulated device
+  int workers = 2;
+  int max_concurrent_batches = 2;
+  double gpu_memory_fraction = 0.9;
+  // The arena's 100% on the CPU and simulated backends.
+  std::uint64_t host_device_memory = std::uint64_t{8} << 30;
+  std::uint64_t seed = 1;  // metamodel pretraining and stage 2
+  Duration telemetry_interval = std::chrono::seconds(1);
+  Duration backup_interval = std::chrono::hours(1);
+  int backup_retention = 5;
+  // Dollars per device-hour, for hsof_compute_cost_dollars_total.
+  double gpu_dollars_per_hour = 4.0;
+  double cpu_dollars_per_hour = 0.1;
+};
+
+enum class HealthStatus { kHealthy, kWarning, kCritical, kUnknown };
+std::string_view HealthStatusName(HealthStatus status);
+
+struct ComponentHealth {
+  std::string name;
+  HealthStatus status = HealthStatus::kUnknown;
+  std::string message;
+  std::map<std::string, std::string> details;  // values as JSON text
+};
+
+struct HealthReport {
+  HealthStatus overall = HealthStatus::kUnknown;  // the worst component
+  std::vector<ComponentHealth> components;
+};
+
+class PipelineService {
+ public:
+  // Opens the job store (requeueing jobs a crash left running), loads or
+  // pretrains the metamodel, opens the device and starts the workers.
+  static Result<std::unique_ptr<PipelineService>> Start(const ServiceOptions& options, Clock& clock,
+                                                        Logger& logger);
+  ~PipelineService();  // Stop()
+  PipelineService(const PipelineService&) = delete;
+  PipelineService& operator=(const PipelineService&) = delete;
+
+  // Finishes the jobs in flight, then stops the workers and the ticker.
+  void Stop();
+
+  Result<SubmitOutcome> Submit(const JobRequest& request);
+  Result<JobRecord> GetJob(std::int64_t id);
+  // The job once it has completed or failed, or as it is when `timeout` of
+  // the service's clock has passed.
+  Result<JobRecord> WaitForJob(std::int64_t id, Duration timeout);
+  HealthReport Health();
+  PipelineMetrics& metrics() { return metrics_; }
+  gpu::Device& device() { return *device_; }
+
+  // Runbook actions (the Admin service calls these).
+  Status SetWorkers(int count);
+  Status Drain();  // no new submissions or claims; jobs in flight finish
+  Status Resume();
+  Status BackupNow(std::string* path);
+
+  // HTTP: POST /v1/jobs, GET /v1/jobs/{id}, /health, /health/{component},
+  // /metrics. The GPU exporter listener serves the GPU metrics alone.
+  net::HttpResponse HandleHttp(const net::HttpRequest& request);
+  net::HttpResponse HandleGpuExporter(const net::HttpRequest& request);
+
+ private:
+  PipelineService(const ServiceOptions& options, Clock& clock, Logger& logger);
+  Status Open();
+  void WorkerLoop(int index);
+  void RunJob(const JobRecord& job, const std::string& worker);
+  // Telemetry, health gauges and scheduled backups run on a timer of the
+  // service's clock: in tests, advancing a simulated clock runs them.
+  void ScheduleTick();
+  void Tick();
+  void UpdateTelemetry();
+  void UpdateBackupMetrics();
+  Status PruneBackups();
+  net::HttpResponse HandleHttpInner(const net::HttpRequest& request);
+  std::shared_ptr<const gpu::Metamodel> metamodel();
+
+  const ServiceOptions options_;
+  Clock& clock_;
+  Logger& logger_;
+  PipelineMetrics metrics_;
+  std::unique_ptr<JobStore> store_;
+  std::unique_ptr<gpu::Device> device_;
+  std::unique_ptr<gpu::NvmlTelemetry> nvml_;
+
+  std::mutex mutex_;
+  std::condition_variable work_available_;
+  std::condition_variable job_finished_;
+  std::shared_ptr<const gpu::Metamodel> metamodel_;
+  double metamodel_rmse_ = 0;
+  double last_quality_ = -1;
+  bool draining_ = false;
+  bool stopping_ = false;
+  int wanted_workers_ = 0;
+  std::vector<std::thread> workers_;
+  TimerId tick_timer_ = 0;
+  bool tick_pending_ = false;  // scheduled or running; Stop waits it out
+  std::condition_variable tick_done_;
+  std::map<int, MonotonicTime> stage_started_;  // stage -> start of the oldest run in flight
+  std::map<int, int> stage_running_;            // stage -> runs in flight
+  std::atomic<std::int64_t> running_jobs_{0};
+  Duration busy_{0};  // device time used by jobs, for utilisation
+  Duration busy_seen_{0};
+  MonotonicTime last_tick_{};
+  std::string database_error_;
+  double last_backup_time_ = 0;
+  std::string last_backup_error_;
+  MonotonicTime next_backup_{};
+};
+
+}  // namespace firedrill::pipeline

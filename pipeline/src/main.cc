@@ -1,0 +1,128 @@
+// hsof-pipeline: the reference HSOF service Firedrill drills by default.
+//
+//   hsof-pipeline --data-dir /tmp/hsof --port-file /tmp/hsof/ports.json
+//
+// Listens on loopback: the API and /metrics on --http-port, the GPU metrics
+// alone on --gpu-exporter-port (port 0 picks free ports; --port-file says
+// which). SIGINT or SIGTERM stops it after the jobs in flight finish.
+// Exit codes: 0 stopped cleanly, 2 bad flags, 4 could not start.
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "firedrill/core/log.h"
+#include "firedrill/core/units.h"
+#include "firedrill/net/http_server.h"
+#include "firedrill/pipeline/service.h"
+
+namespace {
+
+using firedrill::Status;
+using firedrill::StatusCode;
+
+int Fail(const std::string& message, int code) {
+  std::cerr << "hsof-pipeline: " << message << "\n";
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  namespace pipeline = firedrill::pipeline;
+  CLI::App app{
+      "hsof-pipeline: the reference HSOF feature-selection service (jobs, health, metrics)"};
+  app.footer(
+      "Example:\n  hsof-pipeline --data-dir /tmp/hsof --port-file /tmp/hsof/ports.json\n"
+      "  curl -s -XPOST localhost:PORT/v1/jobs -d '{\"dataset\": {\"samples\": 5000}}'");
+  pipeline::ServiceOptions options;
+  std::string listen = "127.0.0.1", backend = "auto", device_memory = "8GiB",
+              backup_interval = "1h";
+  std::string port_file, log_format = "human";
+  int http_port = 0, gpu_exporter_port = 0;
+  app.add_option("--data-dir", options.data_dir, "job database, metamodel and backups")->required();
+  app.add_option("--listen", listen, "address to listen on (loopback unless you mean it)");
+  app.add_option("--http-port", http_port, "API and /metrics port (0: a free one)");
+  app.add_option("--gpu-exporter-port", gpu_exporter_port, "GPU metrics port (0: a free one)");
+  app.add_option("--port-file", port_file,
+                 "write {\"http\", \"gpu_exporter\", \"pid\"} here once listening");
+  app.add_option("--backend", backend, "device: auto (CUDA, else simulated), cuda, cpu, simulated")
+      ->check(CLI::IsMember({"auto", "cuda", "cpu", "simulated"}));
+  app.add_option("--workers", options.workers, "job worker threads")->check(CLI::Range(0, 64));
+  app.add_option("--max-concurrent-batches", options.max_concurrent_batches,
+                 "MAX_CONCURRENT_BATCHES")
+      ->check(CLI::Range(1, 1024));
+  app.add_option("--gpu-memory-fraction", options.gpu_memory_fraction, "GPU_MEMORY_FRACTION")
+      ->check(CLI::Range(0.01, 1.0));
+  app.add_option("--device-memory", device_memory,
+                 "memory the cpu and simulated devices have, e.g. 8GiB");
+  app.add_option("--backup-interval", backup_interval, "time between scheduled backups, e.g. 1h");
+  app.add_option("--backup-retention", options.backup_retention, "backups kept")
+      ->check(CLI::Range(1, 1000));
+  app.add_option("--seed", options.seed, "seed of the metamodel's pretraining and of stage 2");
+  app.add_option("--log-format", log_format, "human or json")
+      ->check(CLI::IsMember({"human", "json"}));
+  CLI11_PARSE(app, argc, argv);
+
+  const auto memory = firedrill::ParseSize(device_memory);
+  if (!memory.ok()) return Fail("--device-memory: " + std::string(memory.status().message()), 2);
+  options.host_device_memory = *memory;
+  const auto interval = firedrill::ParseDuration(backup_interval);
+  if (!interval.ok())
+    return Fail("--backup-interval: " + std::string(interval.status().message()), 2);
+  options.backup_interval = *interval;
+  firedrill::gpu::ParseBackendChoice(backend, &options.backend);
+
+  // Signals are taken by sigwait below; block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  firedrill::RealClock clock;
+  firedrill::Logger logger(
+      std::cerr, clock,
+      log_format == "json" ? firedrill::LogFormat::kJson : firedrill::LogFormat::kHuman);
+  auto service = pipeline::PipelineService::Start(options, clock, logger);
+  if (!service.ok()) return Fail(service.status().ToString(), 4);
+  firedrill::net::HttpServerOptions http_options;
+  http_options.host = listen;
+  http_options.port = http_port;
+  http_options.max_body_bytes = pipeline::kMaxJobRequestBytes;
+  auto http = firedrill::net::HttpServer::Start(
+      http_options,
+      [&](const firedrill::net::HttpRequest& request) { return (*service)->HandleHttp(request); });
+  if (!http.ok()) return Fail("API listener: " + http.status().ToString(), 4);
+  http_options.port = gpu_exporter_port;
+  auto exporter = firedrill::net::HttpServer::Start(
+      http_options, [&](const firedrill::net::HttpRequest& request) {
+        return (*service)->HandleGpuExporter(request);
+      });
+  if (!exporter.ok()) return Fail("GPU exporter listener: " + exporter.status().ToString(), 4);
+
+  logger.Info(
+      "pipeline", "listening",
+      {{"api", (*http)->url()}, {"gpu_exporter", (*exporter)->url()}, {"backend", backend}});
+  if (!port_file.empty()) {
+    const nlohmann::json ports = {
+        {"http", (*http)->port()}, {"gpu_exporter", (*exporter)->port()}, {"pid", getpid()}};
+    const std::string temporary = port_file + ".tmp";
+    std::ofstream(temporary) << ports.dump() << "\n";
+    std::error_code error;
+    std::filesystem::rename(temporary, port_file, error);
+    if (error) return Fail("cannot write " + port_file + ": " + error.message(), 4);
+  }
+
+  int signal = 0;
+  sigwait(&signals, &signal);
+  logger.Info("pipeline", "stopping", {{"signal", signal}});
+  (*http)->Stop();
+  (*exporter)->Stop();
+  (*service)->Stop();
+  return 0;
+}

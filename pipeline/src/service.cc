@@ -1,0 +1,705 @@
+#include "firedrill/pipeline/service.h"
+
+#include <sys/statvfs.h>
+
+#include <algorithm>
+#include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "firedrill/gpu/dataset.h"
+#include "firedrill/gpu/selection.h"
+#include "firedrill/gpu/stage2.h"
+
+namespace firedrill::pipeline {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr std::string_view kHealthNames[] = {"HEALTHY", "WARNING", "CRITICAL", "UNKNOWN"};
+const prometheus::Labels kGpu0 = {{"gpu_id", "0"}};
+
+double Seconds(Duration duration) { return std::chrono::duration<double>(duration).count(); }
+
+double UnixSeconds(WallTime time) {
+  return std::chrono::duration<double>(time.time_since_epoch()).count();
+}
+
+// Writes through a temporary file and a rename, so a crash never leaves half a file.
+Status WriteFileAtomically(const fs::path& path, const std::string& contents) {
+  const fs::path temporary = path.string() + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    out << contents;
+    out.flush();
+    if (!out) return FD_STATUS(StatusCode::kUnavailable, "cannot write " + temporary.string());
+  }
+  std::error_code error;
+  fs::rename(temporary, path, error);
+  if (error)
+    return FD_STATUS(StatusCode::kUnavailable,
+                     "cannot rename to " + path.string() + ": " + error.message());
+  return Status::Ok();
+}
+
+int HttpStatusFor(const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kInvalidArgument:
+      return 400;
+    case StatusCode::kNotFound:
+      return 404;
+    case StatusCode::kAlreadyExists:
+      return 409;
+    case StatusCode::kFailedPrecondition:
+    case StatusCode::kUnavailable:
+    case StatusCode::kResourceExhausted:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+json JobToJson(const JobRecord& job) {
+  json out = {{"id", job.id},
+              {"state", JobStateName(job.state)},
+              {"attempts", job.attempts},
+              {"submitted_at", job.submitted_at},
+              {"request", json::parse(job.request_json, nullptr, false)}};
+  if (!job.idempotency_key.empty()) out["idempotency_key"] = job.idempotency_key;
+  if (job.started_at > 0) out["started_at"] = job.started_at;
+  if (job.finished_at > 0) out["finished_at"] = job.finished_at;
+  if (!job.result_json.empty()) out["result"] = json::parse(job.result_json, nullptr, false);
+  if (!job.error.empty()) out["error"] = job.error;
+  return out;
+}
+
+net::HttpResponse JsonResponse(int status, const json& body) {
+  return net::HttpResponse{status, "application/json", body.dump() + "\n", {}};
+}
+
+json ComponentToJson(const ComponentHealth& component) {
+  json details = json::object();
+  for (const auto& [key, value] : component.details)
+    details[key] = json::parse(value, nullptr, false);
+  return {{"status", HealthStatusName(component.status)},
+          {"message", component.message},
+          {"details", details}};
+}
+
+std::string Text(double value) { return json(value).dump(); }
+std::string Text(const std::string& value) { return json(value).dump(); }
+
+}  // namespace
+
+std::string_view HealthStatusName(HealthStatus status) {
+  return kHealthNames[static_cast<int>(status)];
+}
+
+PipelineService::PipelineService(const ServiceOptions& options, Clock& clock, Logger& logger)
+    : options_(options), clock_(clock), logger_(logger) {}
+
+Result<std::unique_ptr<PipelineService>> PipelineService::Start(const ServiceOptions& options,
+                                                                Clock& clock, Logger& logger) {
+  if (options.data_dir.empty())
+    return FD_STATUS(StatusCode::kInvalidArgument, "the pipeline needs a data directory");
+  if (options.workers < 0 || options.workers > 64) {
+    return FD_STATUS(StatusCode::kInvalidArgument, "workers must be in [0, 64]");
+  }
+  std::unique_ptr<PipelineService> service(new PipelineService(options, clock, logger));
+  FD_RETURN_IF_ERROR(service->Open());
+  return service;
+}
+
+Status PipelineService::Open() {
+  std::error_code error;
+  const fs::path data(options_.data_dir);
+  fs::create_directories(data / "backups", error);
+  if (error) {
+    return FD_STATUS(
+        StatusCode::kUnavailable,
+        "cannot create data directory " + (data / "backups").string() + ": " + error.message());
+  }
+  FD_ASSIGN_OR_RETURN(store_, JobStore::Open((data / "jobs.db").string(), clock_));
+
+  // The metamodel: the saved one, or a freshly pretrained one saved for next time.
+  const fs::path model_path = data / "metamodel.txt";
+  if (fs::exists(model_path)) {
+    std::ifstream in(model_path);
+    std::stringstream text;
+    text << in.rdbuf();
+    Result<gpu::Metamodel> parsed = gpu::Metamodel::Parse(text.str());
+    if (!parsed.ok()) {
+      return FD_STATUS(StatusCode::kInvalidArgument,
+                       model_path.string() + ": " + std::string(parsed.status().message()));
+    }
+    metamodel_ = std::make_shared<const gpu::Metamodel>(std::move(parsed).value());
+  } else {
+    FD_ASSIGN_OR_RETURN(gpu::Metamodel model,
+                        gpu::PretrainMetamodel(gpu::Backend::kCpu, options_.seed));
+    FD_RETURN_IF_ERROR(WriteFileAtomically(model_path, model.Serialize()));
+    metamodel_ = std::make_shared<const gpu::Metamodel>(std::move(model));
+  }
+
+  // The device: CUDA when there is one; otherwise the simulated device, so
+  // the GPU metrics and thermal faults have a model to read and act on.
+  gpu::DeviceOptions device_options;
+  device_options.backend = options_.backend;
+  if (options_.backend == gpu::BackendChoice::kAuto) {
+    const Result<gpu::DeviceInfo> probe = gpu::ProbeDevice(gpu::BackendChoice::kAuto);
+    if (!probe.ok() || probe->backend != gpu::Backend::kCuda)
+      device_options.backend = gpu::BackendChoice::kSimulated;
+  }
+  device_options.memory_fraction = options_.gpu_memory_fraction;
+  device_options.max_concurrent_batches = options_.max_concurrent_batches;
+  device_options.host_device_memory = options_.host_device_memory;
+  FD_ASSIGN_OR_RETURN(device_, gpu::Device::Open(device_options, clock_, logger_));
+  for (const char* reason : {"out_of_memory", "device_error"})
+    metrics_.Counter("hsof_cpu_fallbacks_total", {{"reason", reason}});
+  if (device_->backend() == gpu::Backend::kCuda) {
+    Result<std::unique_ptr<gpu::NvmlTelemetry>> nvml = gpu::NvmlTelemetry::Open();
+    if (nvml.ok()) {
+      nvml_ = std::move(nvml).value();
+    } else {
+      logger_.Warn("pipeline", "no NVML telemetry: " + std::string(nvml.status().message()));
+    }
+  }
+
+  last_tick_ = clock_.Now();
+  next_backup_ = clock_.Now() + options_.backup_interval;
+  UpdateBackupMetrics();
+  UpdateTelemetry();
+  FD_RETURN_IF_ERROR(SetWorkers(options_.workers));
+  ScheduleTick();
+  return Status::Ok();
+}
+
+PipelineService::~PipelineService() { Stop(); }
+
+void PipelineService::Stop() {
+  std::vector<std::thread> threads;
+  {
+    std::unique_lock lock(mutex_);
+    if (stopping_) return;
+    stopping_ = true;
+    threads.swap(workers_);
+    if (tick_pending_ && clock_.Cancel(tick_timer_)) tick_pending_ = false;
+    // A tick already due or running finishes before the service goes away.
+    tick_done_.wait(lock, [this] { return !tick_pending_; });
+  }
+  work_available_.notify_all();
+  for (auto& thread : threads) thread.join();
+}
+
+std::shared_ptr<const gpu::Metamodel> PipelineService::metamodel() {
+  std::lock_guard lock(mutex_);
+  return metamodel_;
+}
+
+Result<SubmitOutcome> PipelineService::Submit(const JobRequest& request) {
+  {
+    std::lock_guard lock(mutex_);
+    if (draining_)
+      return FD_STATUS(StatusCode::kUnavailable, "the pipeline is draining: not accepting jobs");
+  }
+  Result<SubmitOutcome> outcome = store_->Submit(request);
+  if (outcome.ok() && outcome->created) {
+    metrics_.Counter("hsof_jobs_submitted_total").Increment();
+    work_available_.notify_one();
+  }
+  return outcome;
+}
+
+Result<JobRecord> PipelineService::GetJob(std::int64_t id) { return store_->Get(id); }
+
+Result<JobRecord> PipelineService::WaitForJob(std::int64_t id, Duration timeout) {
+  const MonotonicTime deadline = clock_.Now() + timeout;
+  for (;;) {
+    FD_ASSIGN_OR_RETURN(JobRecord job, store_->Get(id));
+    if (job.state == JobState::kCompleted || job.state == JobState::kFailed ||
+        clock_.Now() >= deadline)
+      return job;
+    std::unique_lock lock(mutex_);
+    // Woken by every finished job; the short bound covers a finish between
+    // the read above and this wait.
+    job_finished_.wait_for(lock, std::chrono::milliseconds(50));
+  }
+}
+
+Status PipelineService::SetWorkers(int count) {
+  if (count < 0 || count > 64) {
+    return FD_STATUS(StatusCode::kInvalidArgument,
+                     "workers must be in [0, 64], got " + std::to_string(count));
+  }
+  std::lock_guard lock(mutex_);
+  if (stopping_) return FD_STATUS(StatusCode::kFailedPrecondition, "the pipeline is stopping");
+  wanted_workers_ = count;
+  // Workers past the count leave on their own; new ones start here. Each
+  // index has one thread; an index whose thread has left is restarted.
+  while (static_cast<int>(workers_.size()) < count) {
+    const int index = static_cast<int>(workers_.size());
+    workers_.emplace_back([this, index] { WorkerLoop(index); });
+  }
+  metrics_.Gauge("hsof_workers").Set(count);
+  work_available_.notify_all();
+  return Status::Ok();
+}
+
+Status PipelineService::Drain() {
+  std::lock_guard lock(mutex_);
+  draining_ = true;
+  return Status::Ok();
+}
+
+Status PipelineService::Resume() {
+  {
+    std::lock_guard lock(mutex_);
+    draining_ = false;
+  }
+  work_available_.notify_all();
+  return Status::Ok();
+}
+
+void PipelineService::WorkerLoop(int index) {
+  const std::string worker = "worker-" + std::to_string(index) + "@" + std::to_string(getpid());
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      // A worker past the wanted count idles rather than exits, so scaling
+      // back up never races a thread that is still leaving.
+      if (stopping_) return;
+      if (draining_ || index >= wanted_workers_) {
+        work_available_.wait_for(lock, std::chrono::milliseconds(200));
+        continue;
+      }
+    }
+    Result<std::optional<JobRecord>> claimed = store_->Claim(worker);
+    if (!claimed.ok()) {
+      {
+        std::lock_guard lock(mutex_);
+        database_error_ = std::string(claimed.status().message());
+      }
+      std::unique_lock lock(mutex_);
+      work_available_.wait_for(lock, std::chrono::milliseconds(200));
+      continue;
+    }
+    {
+      std::lock_guard lock(mutex_);
+      database_error_.clear();
+    }
+    if (!claimed->has_value()) {
+      std::unique_lock lock(mutex_);
+      if (!stopping_) work_available_.wait_for(lock, std::chrono::milliseconds(200));
+      continue;
+    }
+    RunJob(**claimed, worker);
+  }
+}
+
+void PipelineService::RunJob(const JobRecord& job, const std::string& worker) {
+  running_jobs_++;
+  const Result<JobRequest> request = ParseJobRequest(job.request_json);
+  auto fail = [&](const std::string& error) {
+    metrics_.Counter("hsof_errors_total").Increment();
+    metrics_.Counter("hsof_jobs_failed_total").Increment();
+    if (Status status = store_->Fail(job.id, worker, error); !status.ok()) {
+      logger_.Error("pipeline", "job " + std::to_string(job.id) + ": " + status.ToString());
+    }
+    running_jobs_--;
+    job_finished_.notify_all();
+  };
+  if (!request.ok()) return fail("stored request no longer parses: " + request.status().ToString());
+  const gpu::DatasetSpec& spec = request->dataset;
+
+  // On the device when it has room and works; on the CPU otherwise, and say so.
+  gpu::Device::BatchSlot slot = device_->AcquireBatch();
+  Result<gpu::Dataset> dataset = gpu::GenerateDataset(*device_, spec);
+  std::string fallback;
+  if (!dataset.ok() && dataset.status().code() != StatusCode::kInvalidArgument) {
+    fallback = dataset.status().code() == StatusCode::kResourceExhausted ? "out_of_memory"
+                                                                         : "device_error";
+    logger_.Warn("pipeline", "job " + std::to_string(job.id) +
+                                 " falls back to the CPU: " + dataset.status().ToString());
+    metrics_.Counter("hsof_cpu_fallbacks_total", {{"reason", fallback}}).Increment();
+    slot = gpu::Device::BatchSlot();
+    dataset = gpu::GenerateDataset(gpu::Backend::kCpu, spec);
+  }
+  if (!dataset.ok()) return fail(dataset.status().ToString());
+
+  gpu::StageHooks hooks;
+  hooks.started = [&](int stage) {
+    std::lock_guard lock(mutex_);
+    if (stage_running_[stage]++ == 0) stage_started_[stage] = clock_.Now();
+  };
+  hooks.finished = [&](int stage, double seconds) {
+    const auto work = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(seconds));
+    // Thermal throttling and throttle faults slow device work by waiting
+    // out the time it would have taken at the reduced speed.
+    if (fallback.empty()) device_->ApplyThrottle(work);
+    std::lock_guard lock(mutex_);
+    if (--stage_running_[stage] == 0) stage_started_.erase(stage);
+    if (fallback.empty()) busy_ += work;
+  };
+  const std::shared_ptr<const gpu::Metamodel> model = metamodel();
+  gpu::SelectionWorkspace workspace;
+  const Result<gpu::SelectionResult> result = gpu::RunSelection(
+      *dataset, *model, gpu::OptionsForMode(request->mode, spec.seed), &workspace, hooks);
+  if (!result.ok()) return fail(result.status().ToString());
+
+  for (double seconds : result->stage2.batch_seconds) {
+    metrics_.Histogram("hsof_metamodel_inference_latency_seconds").Observe(seconds);
+  }
+  const double device_seconds =
+      result->stage_seconds[0] + result->stage_seconds[1] + result->stage_seconds[2];
+  const bool on_gpu = fallback.empty() && device_->backend() == gpu::Backend::kCuda;
+  metrics_.Counter("hsof_compute_cost_dollars_total")
+      .Increment(device_seconds / 3600 *
+                 (on_gpu ? options_.gpu_dollars_per_hour : options_.cpu_dollars_per_hour));
+  metrics_.Counter("hsof_features_processed_total").Increment(static_cast<double>(spec.features));
+  metrics_.Gauge("hsof_feature_reduction_ratio").Set(result->stage1.reduction_ratio);
+  metrics_.Gauge("hsof_selection_quality_score").Set(result->quality);
+  {
+    std::lock_guard lock(mutex_);
+    last_quality_ = result->quality;
+    metamodel_rmse_ = result->stage2.metamodel_rmse;
+  }
+  std::size_t planted = 0;
+  for (std::uint32_t feature : result->stage3.selected) {
+    planted += std::count(dataset->informative.begin(), dataset->informative.end(), feature);
+  }
+  const json out = {
+      {"selected", result->stage3.selected},
+      {"quality", result->quality},
+      {"cv_r2", result->stage3.cv_r2},
+      {"planted_recovered", planted},
+      {"planted", dataset->informative.size()},
+      {"reduction_ratio", result->stage1.reduction_ratio},
+      {"stage_features",
+       {spec.features, result->stage1.selected.size(), result->stage2.selected.size(),
+        result->stage3.selected.size()}},
+      {"stage_seconds",
+       {result->stage_seconds[0], result->stage_seconds[1], result->stage_seconds[2]}},
+      {"metamodel_rmse", result->stage2.metamodel_rmse},
+      {"backend", fallback.empty() ? gpu::BackendName(device_->backend()) : "cpu"},
+      {"fallback", fallback}};
+  slot = gpu::Device::BatchSlot();
+  if (Status status = store_->Complete(job.id, worker, out.dump()); !status.ok()) {
+    logger_.Error("pipeline", "job " + std::to_string(job.id) + ": " + status.ToString());
+  } else {
+    metrics_.Counter("hsof_datasets_processed_total").Increment();
+    metrics_.Histogram("hsof_request_duration_seconds")
+        .Observe(std::max(0.0, UnixSeconds(clock_.WallNow()) - job.submitted_at));
+  }
+  running_jobs_--;
+  job_finished_.notify_all();
+}
+
+void PipelineService::ScheduleTick() {
+  std::lock_guard lock(mutex_);
+  if (stopping_) return;
+  tick_pending_ = true;
+  tick_timer_ = clock_.ScheduleAt(clock_.Now() + options_.telemetry_interval, [this] { Tick(); });
+}
+
+void PipelineService::Tick() {
+  bool stopping;
+  {
+    std::lock_guard lock(mutex_);
+    stopping = stopping_;
+  }
+  if (!stopping) {
+    UpdateTelemetry();
+    if (clock_.Now() >= next_backup_) {
+      next_backup_ = clock_.Now() + options_.backup_interval;
+      std::string path;
+      (void)BackupNow(&path);  // failures are counted and shown in health
+    }
+  }
+  // The next tick is scheduled, or the pending flag cleared, under the lock
+  // Stop waits on; nothing touches the service after the lock is released.
+  std::lock_guard lock(mutex_);
+  if (stopping_) {
+    tick_pending_ = false;
+    tick_done_.notify_all();
+  } else {
+    tick_timer_ = clock_.ScheduleAt(clock_.Now() + options_.telemetry_interval, [this] { Tick(); });
+  }
+}
+
+void PipelineService::UpdateTelemetry() {
+  const MonotonicTime now = clock_.Now();
+  double utilization = 0;
+  {
+    std::lock_guard lock(mutex_);
+    const Duration elapsed = now - last_tick_;
+    if (elapsed > Duration::zero()) {
+      utilization = std::clamp(Seconds(busy_ - busy_seen_) / Seconds(elapsed) /
+                                   std::max(1, options_.max_concurrent_batches),
+                               0.0, 1.0);
+    }
+    busy_seen_ = busy_;
+    last_tick_ = now;
+    for (int stage = 1; stage <= 3; ++stage) {
+      const auto it = stage_started_.find(stage);
+      metrics_.Gauge("hsof_stage_duration_seconds", {{"stage", std::to_string(stage)}})
+          .Set(it == stage_started_.end() ? 0.0 : Seconds(now - it->second));
+    }
+  }
+  gpu::Telemetry telemetry;
+  std::string source = "none";
+  if (gpu::SimulatedDevice* simulated = device_->simulated()) {
+    simulated->SetUtilization(utilization);
+    simulated->SetMemoryUsed(device_->memory_used());
+    telemetry = simulated->Read();
+    source = "simulated";
+  } else if (nvml_) {
+    if (Result<gpu::Telemetry> read = nvml_->Read(); read.ok()) {
+      telemetry = *read;
+      source = "nvml";
+    }
+  }
+  // Memory is the arena's: what the pipeline holds against what it may hold.
+  metrics_.Gauge("hsof_gpu_memory_used_bytes", kGpu0)
+      .Set(static_cast<double>(device_->memory_used()));
+  metrics_.Gauge("hsof_gpu_memory_total_bytes", kGpu0)
+      .Set(static_cast<double>(device_->memory_budget()));
+  metrics_.Gauge("hsof_gpu_utilization_percent", kGpu0)
+      .Set(source == "nvml" ? telemetry.utilization_percent.value : 100 * utilization);
+  metrics_.Gauge("hsof_gpu_throttle_ratio", kGpu0).Set(device_->throttle());
+  if (source != "none") {
+    metrics_.Gauge("hsof_gpu_temperature_celsius", kGpu0).Set(telemetry.temperature_c.value);
+    metrics_.Gauge("hsof_gpu_power_watts", kGpu0).Set(telemetry.power_watts.value);
+  }
+  metrics_
+      .Gauge("hsof_gpu_info", {{"gpu_id", "0"},
+                               {"backend", std::string(gpu::BackendName(device_->backend()))},
+                               {"name", device_->info().name},
+                               {"source", source}})
+      .Set(1);
+  if (Result<JobCounts> counts = store_->Counts(); counts.ok()) {
+    metrics_.Gauge("hsof_jobs_queued").Set(static_cast<double>(counts->queued));
+  }
+  metrics_.Gauge("hsof_jobs_running").Set(static_cast<double>(running_jobs_.load()));
+  for (const ComponentHealth& component : Health().components) {
+    metrics_.Gauge("hsof_health_check_status", {{"component", component.name}})
+        .Set(component.status == HealthStatus::kHealthy ? 1 : 0);
+  }
+  UpdateBackupMetrics();
+}
+
+Status PipelineService::BackupNow(std::string* path) {
+  const fs::path directory = fs::path(options_.data_dir) / "backups";
+  const auto stamp =
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock_.WallNow().time_since_epoch());
+  const fs::path target = directory / ("jobs-" + std::to_string(stamp.count()) + ".db");
+  Status status = store_->Backup(target.string());
+  if (status.ok()) status = PruneBackups();
+  {
+    std::lock_guard lock(mutex_);
+    if (status.ok()) {
+      last_backup_time_ = UnixSeconds(clock_.WallNow());
+      last_backup_error_.clear();
+    } else {
+      last_backup_error_ = status.ToString();
+    }
+  }
+  if (!status.ok()) {
+    metrics_.Counter("hsof_backup_failed_total").Increment();
+    logger_.Error("pipeline", "backup failed: " + status.ToString());
+  } else {
+    metrics_.Gauge("hsof_last_successful_backup_timestamp").Set(last_backup_time_);
+    *path = target.string();
+  }
+  UpdateBackupMetrics();
+  return status;
+}
+
+Status PipelineService::PruneBackups() {
+  const fs::path directory = fs::path(options_.data_dir) / "backups";
+  std::vector<fs::path> backups;
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(directory, error)) {
+    if (entry.path().extension() == ".db") backups.push_back(entry.path());
+  }
+  if (error)
+    return FD_STATUS(StatusCode::kUnavailable,
+                     "cannot list " + directory.string() + ": " + error.message());
+  // Names carry the time in milliseconds, so name order is age order.
+  std::sort(backups.begin(), backups.end());
+  while (static_cast<int>(backups.size()) > std::max(1, options_.backup_retention)) {
+    fs::remove(backups.front(), error);
+    backups.erase(backups.begin());
+  }
+  return Status::Ok();
+}
+
+void PipelineService::UpdateBackupMetrics() {
+  const fs::path directory = fs::path(options_.data_dir) / "backups";
+  std::uintmax_t used = 0;
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(directory, error)) {
+    if (entry.is_regular_file(error)) used += entry.file_size(error);
+  }
+  metrics_.Gauge("hsof_backup_storage_used_bytes").Set(static_cast<double>(used));
+  struct statvfs info {};
+  if (statvfs(directory.c_str(), &info) == 0) {
+    metrics_.Gauge("hsof_backup_storage_total_bytes")
+        .Set(static_cast<double>(info.f_blocks) * static_cast<double>(info.f_frsize));
+  }
+}
+
+HealthReport PipelineService::Health() {
+  HealthReport report;
+  std::lock_guard lock(mutex_);
+
+  ComponentHealth gpu{"gpu", HealthStatus::kHealthy, "", {}};
+  const double used = static_cast<double>(device_->memory_used());
+  const double budget = static_cast<double>(device_->memory_budget());
+  const double throttle = device_->throttle();
+  gpu.details["backend"] = Text(std::string(gpu::BackendName(device_->backend())));
+  gpu.details["name"] = Text(device_->info().name);
+  gpu.details["memory_used_bytes"] = Text(used);
+  gpu.details["memory_budget_bytes"] = Text(budget);
+  gpu.details["throttle"] = Text(throttle);
+  gpu.details["running_batches"] = Text(static_cast<double>(device_->running_batches()));
+  if (gpu::SimulatedDevice* simulated = device_->simulated()) {
+    gpu.details["temperature_c"] = Text(simulated->Temperature());
+    gpu.details["telemetry"] = Text(std::string("simulated"));
+  }
+  if (budget > 0 && used / budget > 0.9) {
+    gpu.status = HealthStatus::kWarning;
+    gpu.message = "device memory over 90% of its budget";
+  } else if (throttle < 1) {
+    gpu.status = HealthStatus::kWarning;
+    gpu.message =
+        "device work throttled to " + std::to_string(static_cast<int>(throttle * 100)) + "% speed";
+  } else {
+    gpu.message = "device ready";
+  }
+
+  ComponentHealth pipeline{"pipeline", HealthStatus::kHealthy, "accepting and running jobs", {}};
+  pipeline.details["workers"] = Text(static_cast<double>(wanted_workers_));
+  pipeline.details["running"] = Text(static_cast<double>(running_jobs_.load()));
+  pipeline.details["draining"] = draining_ ? "true" : "false";
+  if (draining_) {
+    pipeline.status = HealthStatus::kWarning;
+    pipeline.message = "draining: not accepting jobs";
+  } else if (wanted_workers_ == 0) {
+    pipeline.status = HealthStatus::kCritical;
+    pipeline.message = "no workers: accepted jobs will not run";
+  }
+
+  ComponentHealth model{"model", HealthStatus::kHealthy, "metamodel loaded", {}};
+  model.details["last_rmse"] = Text(metamodel_rmse_);
+  if (last_quality_ >= 0) model.details["last_quality"] = Text(last_quality_);
+  if (metamodel_rmse_ > 0.15) {
+    model.status = HealthStatus::kWarning;
+    model.message = "metamodel predictions are off (RMSE " + std::to_string(metamodel_rmse_) + ")";
+  }
+
+  ComponentHealth database{"database", HealthStatus::kHealthy, "job store answering", {}};
+  if (!database_error_.empty()) {
+    database.status = HealthStatus::kCritical;
+    database.message = database_error_;
+  }
+
+  ComponentHealth backup{"backup", HealthStatus::kHealthy, "", {}};
+  backup.details["last_success"] = Text(last_backup_time_);
+  if (!last_backup_error_.empty()) {
+    backup.status = HealthStatus::kWarning;
+    backup.message = last_backup_error_;
+  } else {
+    backup.message = last_backup_time_ > 0 ? "last backup succeeded" : "no backup taken yet";
+  }
+
+  report.components = {gpu, pipeline, model, database, backup};
+  report.overall = HealthStatus::kHealthy;
+  for (const ComponentHealth& component : report.components) {
+    report.overall = std::max(report.overall, component.status);
+  }
+  return report;
+}
+
+net::HttpResponse PipelineService::HandleHttp(const net::HttpRequest& request) {
+  const bool api = request.path.rfind("/v1/", 0) == 0 || request.path.rfind("/health", 0) == 0;
+  const MonotonicTime start = clock_.Now();
+  net::HttpResponse response = HandleHttpInner(request);
+  if (api) {
+    metrics_.Counter("hsof_requests_total").Increment();
+    metrics_.Counter("hsof_http_responses_total", {{"code", std::to_string(response.status)}})
+        .Increment();
+    metrics_.Histogram("hsof_http_request_duration_seconds").Observe(Seconds(clock_.Now() - start));
+    if (response.status >= 500) metrics_.Counter("hsof_errors_total").Increment();
+  }
+  return response;
+}
+
+net::HttpResponse PipelineService::HandleHttpInner(const net::HttpRequest& request) {
+  const std::string& path = request.path;
+  if (path == "/metrics") {
+    if (request.method != "GET") return net::JsonError(405, "use GET");
+    return net::HttpResponse{
+        200, "text/plain; version=0.0.4; charset=utf-8", metrics_.Serialize(), {}};
+  }
+  if (path == "/v1/jobs") {
+    if (request.method != "POST") return net::JsonError(405, "use POST to submit a job");
+    Result<JobRequest> parsed = ParseJobRequest(request.body);
+    if (!parsed.ok()) return net::JsonError(400, std::string(parsed.status().message()));
+    Result<SubmitOutcome> outcome = Submit(*parsed);
+    if (!outcome.ok())
+      return net::JsonError(HttpStatusFor(outcome.status()),
+                            std::string(outcome.status().message()));
+    // 202: accepted and queued; 200: a retry of a job already accepted.
+    return JsonResponse(outcome->created ? 202 : 200, JobToJson(outcome->job));
+  }
+  if (path.rfind("/v1/jobs/", 0) == 0) {
+    if (request.method != "GET") return net::JsonError(405, "use GET to read a job");
+    const std::string_view text = std::string_view(path).substr(9);
+    std::int64_t id = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), id);
+    if (error != std::errc() || end != text.data() + text.size() || id <= 0) {
+      return net::JsonError(400,
+                            "job id must be a positive integer, got '" + std::string(text) + "'");
+    }
+    Result<JobRecord> job = GetJob(id);
+    if (!job.ok())
+      return net::JsonError(HttpStatusFor(job.status()), std::string(job.status().message()));
+    return JsonResponse(200, JobToJson(*job));
+  }
+  if (path == "/health" || path.rfind("/health/", 0) == 0) {
+    if (request.method != "GET") return net::JsonError(405, "use GET");
+    const HealthReport report = Health();
+    const int status = report.overall == HealthStatus::kCritical ? 503 : 200;
+    if (path == "/health") {
+      json components = json::object();
+      for (const ComponentHealth& component : report.components) {
+        components[component.name] = ComponentToJson(component);
+      }
+      return JsonResponse(status, {{"status", HealthStatusName(report.overall)},
+                                   {"timestamp", UnixSeconds(clock_.WallNow())},
+                                   {"components", components}});
+    }
+    const std::string name = path.substr(8);
+    for (const ComponentHealth& component : report.components) {
+      if (component.name != name) continue;
+      json body = ComponentToJson(component);
+      body["component"] = name;
+      body["timestamp"] = UnixSeconds(clock_.WallNow());
+      return JsonResponse(component.status == HealthStatus::kCritical ? 503 : 200, body);
+    }
+    return net::JsonError(
+        404, "no health component '" + name + "' (gpu, pipeline, model, database, backup)");
+  }
+  return net::JsonError(404, "no route for " + request.method + " " + path);
+}
+
+net::HttpResponse PipelineService::HandleGpuExporter(const net::HttpRequest& request) {
+  if (request.path != "/metrics")
+    return net::JsonError(404, "the GPU exporter serves /metrics only");
+  return net::HttpResponse{
+      200, "text/plain; version=0.0.4; charset=utf-8", metrics_.SerializeGpuOnly(), {}};
+}
+
+}  // namespace firedrill::pipeline
