@@ -4,7 +4,8 @@
 //
 // Listens on loopback: the API and /metrics on --http-port, the GPU metrics
 // alone on --gpu-exporter-port (port 0 picks free ports; --port-file says
-// which). SIGINT or SIGTERM stops it after the jobs in flight finish.
+// which; --ready-fd hands the same line to a parent). SIGINT or SIGTERM
+// stops it after the jobs in flight finish.
 // Exit codes: 0 stopped cleanly, 2 bad flags, 4 could not start.
 #include <signal.h>
 #include <unistd.h>
@@ -43,13 +44,15 @@ int main(int argc, char** argv) {
   std::string listen = "127.0.0.1", backend = "auto", device_memory = "8GiB",
               backup_interval = "1h";
   std::string port_file, log_format = "human";
-  int http_port = 0, gpu_exporter_port = 0;
+  int http_port = 0, gpu_exporter_port = 0, ready_fd = -1;
   app.add_option("--data-dir", options.data_dir, "job database, metamodel and backups")->required();
   app.add_option("--listen", listen, "address to listen on (loopback unless you mean it)");
   app.add_option("--http-port", http_port, "API and /metrics port (0: a free one)");
   app.add_option("--gpu-exporter-port", gpu_exporter_port, "GPU metrics port (0: a free one)");
   app.add_option("--port-file", port_file,
                  "write {\"http\", \"gpu_exporter\", \"pid\"} here once listening");
+  app.add_option("--ready-fd", ready_fd,
+                 "write the same JSON line to this inherited descriptor, then close it");
   app.add_option("--backend", backend, "device: auto (CUDA, else simulated), cuda, cpu, simulated")
       ->check(CLI::IsMember({"auto", "cuda", "cpu", "simulated"}));
   app.add_option("--workers", options.workers, "job worker threads")->check(CLI::Range(0, 64));
@@ -108,14 +111,24 @@ int main(int argc, char** argv) {
   logger.Info(
       "pipeline", "listening",
       {{"api", (*http)->url()}, {"gpu_exporter", (*exporter)->url()}, {"backend", backend}});
+  const std::string ports =
+      nlohmann::json{
+          {"http", (*http)->port()}, {"gpu_exporter", (*exporter)->port()}, {"pid", getpid()}}
+          .dump() +
+      "\n";
   if (!port_file.empty()) {
-    const nlohmann::json ports = {
-        {"http", (*http)->port()}, {"gpu_exporter", (*exporter)->port()}, {"pid", getpid()}};
     const std::string temporary = port_file + ".tmp";
-    std::ofstream(temporary) << ports.dump() << "\n";
+    std::ofstream(temporary) << ports;
     std::error_code error;
     std::filesystem::rename(temporary, port_file, error);
     if (error) return Fail("cannot write " + port_file + ": " + error.message(), 4);
+  }
+  if (ready_fd >= 0) {
+    // Whoever started us reads this line instead of polling for the port file.
+    if (write(ready_fd, ports.data(), ports.size()) != static_cast<ssize_t>(ports.size())) {
+      logger.Warn("pipeline", "could not write to --ready-fd", {{"fd", ready_fd}});
+    }
+    close(ready_fd);
   }
 
   int signal = 0;

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "firedrill/core/units.h"
 #include "firedrill/gpu/dataset.h"
 #include "firedrill/gpu/selection.h"
 #include "firedrill/gpu/stage2.h"
@@ -222,6 +223,7 @@ Result<JobRecord> PipelineService::WaitForJob(std::int64_t id, Duration timeout)
         clock_.Now() >= deadline)
       return job;
     std::unique_lock lock(mutex_);
+    if (stopping_) return job;
     // Woken by every finished job; the short bound covers a finish between
     // the read above and this wait.
     job_finished_.wait_for(lock, std::chrono::milliseconds(50));
@@ -663,9 +665,21 @@ net::HttpResponse PipelineService::HandleHttpInner(const net::HttpRequest& reque
       return net::JsonError(400,
                             "job id must be a positive integer, got '" + std::string(text) + "'");
     }
-    Result<JobRecord> job = GetJob(id);
-    if (!job.ok())
+    // ?wait=30s long-polls: the answer comes when the job finishes (or the
+    // wait, at most a minute, runs out), so clients need not poll.
+    Duration wait = Duration::zero();
+    if (request.query.rfind("wait=", 0) == 0) {
+      Result<Duration> parsed = ParseDuration(std::string_view(request.query).substr(5));
+      if (!parsed.ok())
+        return net::JsonError(400, "wait: " + std::string(parsed.status().message()));
+      wait = std::min<Duration>(*parsed, std::chrono::minutes(1));
+    } else if (!request.query.empty()) {
+      return net::JsonError(400, "unknown query '" + request.query + "' (known: wait=DURATION)");
+    }
+    Result<JobRecord> job = wait > Duration::zero() ? WaitForJob(id, wait) : GetJob(id);
+    if (!job.ok()) {
       return net::JsonError(HttpStatusFor(job.status()), std::string(job.status().message()));
+    }
     return JsonResponse(200, JobToJson(*job));
   }
   if (path == "/health" || path.rfind("/health/", 0) == 0) {
