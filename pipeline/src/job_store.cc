@@ -262,6 +262,15 @@ Result<JobCounts> JobStore::Counts() {
   return counts;
 }
 
+Result<std::int64_t> JobStore::DeleteFinishedBefore(double unix_seconds) {
+  std::lock_guard lock(mutex_);
+  Statement remove(db_, "DELETE FROM jobs WHERE state IN (2, 3) AND finished_at < ?1");
+  if (!remove.ok()) return SqliteError(db_, "job database: prepare");
+  remove.Bind(1, unix_seconds);
+  if (remove.Step() != SQLITE_DONE) return SqliteError(db_, "job database: delete finished jobs");
+  return static_cast<std::int64_t>(sqlite3_changes(db_));
+}
+
 Status JobStore::Backup(const std::string& destination) {
   sqlite3* target = nullptr;
   if (sqlite3_open(destination.c_str(), &target) != SQLITE_OK) {

@@ -3,7 +3,8 @@
 //   hsof-pipeline --data-dir /tmp/hsof --port-file /tmp/hsof/ports.json
 //
 // Listens on loopback: the API and /metrics on --http-port, the GPU metrics
-// alone on --gpu-exporter-port (port 0 picks free ports; --port-file says
+// alone on --gpu-exporter-port, gRPC Pipeline and Admin on --grpc-port
+// (port 0 picks free ports; --port-file says
 // which; --ready-fd hands the same line to a parent). SIGINT or SIGTERM
 // stops it after the jobs in flight finish.
 // Exit codes: 0 stopped cleanly, 2 bad flags, 4 could not start.
@@ -19,6 +20,7 @@
 #include "firedrill/core/log.h"
 #include "firedrill/core/units.h"
 #include "firedrill/net/http_server.h"
+#include "firedrill/pipeline/grpc_server.h"
 #include "firedrill/pipeline/service.h"
 
 namespace {
@@ -44,13 +46,14 @@ int main(int argc, char** argv) {
   std::string listen = "127.0.0.1", backend = "auto", device_memory = "8GiB",
               backup_interval = "1h";
   std::string port_file, log_format = "human";
-  int http_port = 0, gpu_exporter_port = 0, ready_fd = -1;
+  int http_port = 0, gpu_exporter_port = 0, grpc_port = 0, ready_fd = -1;
   app.add_option("--data-dir", options.data_dir, "job database, metamodel and backups")->required();
   app.add_option("--listen", listen, "address to listen on (loopback unless you mean it)");
   app.add_option("--http-port", http_port, "API and /metrics port (0: a free one)");
   app.add_option("--gpu-exporter-port", gpu_exporter_port, "GPU metrics port (0: a free one)");
+  app.add_option("--grpc-port", grpc_port, "gRPC Pipeline and Admin services port (0: a free one)");
   app.add_option("--port-file", port_file,
-                 "write {\"http\", \"gpu_exporter\", \"pid\"} here once listening");
+                 "write {\"http\", \"gpu_exporter\", \"grpc\", \"pid\"} here once listening");
   app.add_option("--ready-fd", ready_fd,
                  "write the same JSON line to this inherited descriptor, then close it");
   app.add_option("--backend", backend, "device: auto (CUDA, else simulated), cuda, cpu, simulated")
@@ -108,14 +111,20 @@ int main(int argc, char** argv) {
       });
   if (!exporter.ok()) return Fail("GPU exporter listener: " + exporter.status().ToString(), 4);
 
-  logger.Info(
-      "pipeline", "listening",
-      {{"api", (*http)->url()}, {"gpu_exporter", (*exporter)->url()}, {"backend", backend}});
-  const std::string ports =
-      nlohmann::json{
-          {"http", (*http)->port()}, {"gpu_exporter", (*exporter)->port()}, {"pid", getpid()}}
-          .dump() +
-      "\n";
+  auto grpc = pipeline::GrpcServer::Start(**service, listen, grpc_port);
+  if (!grpc.ok()) return Fail("gRPC listener: " + grpc.status().ToString(), 4);
+
+  logger.Info("pipeline", "listening",
+              {{"api", (*http)->url()},
+               {"gpu_exporter", (*exporter)->url()},
+               {"grpc", (*grpc)->address()},
+               {"backend", backend}});
+  const std::string ports = nlohmann::json{{"http", (*http)->port()},
+                                           {"gpu_exporter", (*exporter)->port()},
+                                           {"grpc", (*grpc)->port()},
+                                           {"pid", getpid()}}
+                                .dump() +
+                            "\n";
   if (!port_file.empty()) {
     const std::string temporary = port_file + ".tmp";
     std::ofstream(temporary) << ports;
@@ -134,6 +143,7 @@ int main(int argc, char** argv) {
   int signal = 0;
   sigwait(&signals, &signal);
   logger.Info("pipeline", "stopping", {{"signal", signal}});
+  (*grpc)->Stop();
   (*http)->Stop();
   (*exporter)->Stop();
   (*service)->Stop();

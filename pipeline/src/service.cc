@@ -54,9 +54,10 @@ int HttpStatusFor(const Status& status) {
       return 404;
     case StatusCode::kAlreadyExists:
       return 409;
+    case StatusCode::kResourceExhausted:
+      return 429;
     case StatusCode::kFailedPrecondition:
     case StatusCode::kUnavailable:
-    case StatusCode::kResourceExhausted:
       return 503;
     default:
       return 500;
@@ -92,6 +93,7 @@ json ComponentToJson(const ComponentHealth& component) {
 
 std::string Text(double value) { return json(value).dump(); }
 std::string Text(const std::string& value) { return json(value).dump(); }
+std::string Show(double value) { return json(value).dump(); }
 
 }  // namespace
 
@@ -168,8 +170,13 @@ Status PipelineService::Open() {
     }
   }
 
+  configured_batches_ = options_.max_concurrent_batches;
+  memory_fraction_ = options_.gpu_memory_fraction;
+  backup_interval_ = options_.backup_interval;
+  backup_retention_ = options_.backup_retention;
+  admission_refilled_ = clock_.Now();
   last_tick_ = clock_.Now();
-  next_backup_ = clock_.Now() + options_.backup_interval;
+  next_backup_ = clock_.Now() + backup_interval_;
   UpdateBackupMetrics();
   UpdateTelemetry();
   FD_RETURN_IF_ERROR(SetWorkers(options_.workers));
@@ -202,8 +209,23 @@ std::shared_ptr<const gpu::Metamodel> PipelineService::metamodel() {
 Result<SubmitOutcome> PipelineService::Submit(const JobRequest& request) {
   {
     std::lock_guard lock(mutex_);
-    if (draining_)
+    if (draining_) {
       return FD_STATUS(StatusCode::kUnavailable, "the pipeline is draining: not accepting jobs");
+    }
+    if (admission_rate_ > 0) {
+      // A token bucket holding up to a second's worth of admissions.
+      const MonotonicTime now = clock_.Now();
+      admission_tokens_ =
+          std::min(std::max(1.0, admission_rate_),
+                   admission_tokens_ + admission_rate_ * Seconds(now - admission_refilled_));
+      admission_refilled_ = now;
+      if (admission_tokens_ < 1) {
+        return FD_STATUS(
+            StatusCode::kResourceExhausted,
+            "admission rate of " + Show(admission_rate_) + " jobs/s exceeded; retry later");
+      }
+      admission_tokens_ -= 1;
+    }
   }
   Result<SubmitOutcome> outcome = store_->Submit(request);
   if (outcome.ok() && outcome->created) {
@@ -346,8 +368,15 @@ void PipelineService::RunJob(const JobRecord& job, const std::string& worker) {
   };
   const std::shared_ptr<const gpu::Metamodel> model = metamodel();
   gpu::SelectionWorkspace workspace;
-  const Result<gpu::SelectionResult> result = gpu::RunSelection(
-      *dataset, *model, gpu::OptionsForMode(request->mode, spec.seed), &workspace, hooks);
+  gpu::SelectionOptions selection = gpu::OptionsForMode(request->mode, spec.seed);
+  {
+    std::lock_guard lock(mutex_);
+    selection.stage1.min_variance = stage1_min_variance_;
+    selection.stage1.keep_ratio = stage1_keep_ratio_;
+    selection.stage2.batch = std::max(selection.stage2.trees, metamodel_batch_);
+  }
+  const Result<gpu::SelectionResult> result =
+      gpu::RunSelection(*dataset, *model, selection, &workspace, hooks);
   if (!result.ok()) return fail(result.status().ToString());
 
   for (double seconds : result->stage2.batch_seconds) {
@@ -414,7 +443,7 @@ void PipelineService::Tick() {
   if (!stopping) {
     UpdateTelemetry();
     if (clock_.Now() >= next_backup_) {
-      next_backup_ = clock_.Now() + options_.backup_interval;
+      next_backup_ = clock_.Now() + backup_interval_;
       std::string path;
       (void)BackupNow(&path);  // failures are counted and shown in health
     }
@@ -462,6 +491,7 @@ void PipelineService::UpdateTelemetry() {
       source = "nvml";
     }
   }
+  if (source != "none") ProtectFromHeat(telemetry.temperature_c.value);
   // Memory is the arena's: what the pipeline holds against what it may hold.
   metrics_.Gauge("hsof_gpu_memory_used_bytes", kGpu0)
       .Set(static_cast<double>(device_->memory_used()));
@@ -530,7 +560,12 @@ Status PipelineService::PruneBackups() {
                      "cannot list " + directory.string() + ": " + error.message());
   // Names carry the time in milliseconds, so name order is age order.
   std::sort(backups.begin(), backups.end());
-  while (static_cast<int>(backups.size()) > std::max(1, options_.backup_retention)) {
+  int retention;
+  {
+    std::lock_guard lock(mutex_);
+    retention = std::max(1, backup_retention_);
+  }
+  while (static_cast<int>(backups.size()) > retention) {
     fs::remove(backups.front(), error);
     backups.erase(backups.begin());
   }
@@ -573,6 +608,9 @@ HealthReport PipelineService::Health() {
   if (budget > 0 && used / budget > 0.9) {
     gpu.status = HealthStatus::kWarning;
     gpu.message = "device memory over 90% of its budget";
+  } else if (thermal_cut_) {
+    gpu.status = HealthStatus::kWarning;
+    gpu.message = "thermal protection: concurrency cut to 1 batch until the device cools";
   } else if (throttle < 1) {
     gpu.status = HealthStatus::kWarning;
     gpu.message =
@@ -622,6 +660,214 @@ HealthReport PipelineService::Health() {
     report.overall = std::max(report.overall, component.status);
   }
   return report;
+}
+
+void PipelineService::ProtectFromHeat(double temperature_c) {
+  // Above the HSOF alert's 85 C, run one batch at a time until below 80 C.
+  std::lock_guard lock(mutex_);
+  const bool hot = thermal_protection_ && temperature_c >= 85;
+  if (hot && !thermal_cut_) {
+    thermal_cut_ = true;
+    (void)device_->SetMaxConcurrentBatches(1);
+    logger_.Warn("pipeline", "thermal protection: one batch at a time",
+                 {{"temperature_c", temperature_c}});
+  } else if (thermal_cut_ && (!thermal_protection_ || temperature_c < 80)) {
+    thermal_cut_ = false;
+    (void)device_->SetMaxConcurrentBatches(configured_batches_);
+    logger_.Info("pipeline", "thermal protection: concurrency restored",
+                 {{"temperature_c", temperature_c}});
+  }
+}
+
+namespace {
+
+Status BadValue(const std::string& key, const std::string& expected, const std::string& value) {
+  return FD_STATUS(StatusCode::kInvalidArgument,
+                   key + ": expected " + expected + ", got '" + value + "'");
+}
+
+Result<double> ParseNumber(const std::string& key, const std::string& value, double low,
+                           double high) {
+  double number = 0;
+  const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), number);
+  if (error != std::errc() || end != value.data() + value.size() ||
+      !(number >= low && number <= high)) {
+    return BadValue(key, "a number in [" + Show(low) + ", " + Show(high) + "]", value);
+  }
+  return number;
+}
+
+Result<int> ParseWhole(const std::string& key, const std::string& value, int low, int high) {
+  int number = 0;
+  const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), number);
+  if (error != std::errc() || end != value.data() + value.size() || number < low || number > high) {
+    return BadValue(
+        key, "an integer in [" + std::to_string(low) + ", " + std::to_string(high) + "]", value);
+  }
+  return number;
+}
+
+}  // namespace
+
+std::map<std::string, std::string> PipelineService::Config() {
+  std::lock_guard lock(mutex_);
+
+  return {
+      {"MAX_CONCURRENT_BATCHES", std::to_string(configured_batches_)},
+      {"GPU_MEMORY_FRACTION", Show(memory_fraction_)},
+      {"ENABLE_THERMAL_PROTECTION", thermal_protection_ ? "true" : "false"},
+      {"WORKERS", std::to_string(wanted_workers_)},
+      {"STAGE1_VARIANCE_THRESHOLD", Show(stage1_min_variance_)},
+      {"STAGE1_KEEP_RATIO", Show(stage1_keep_ratio_)},
+      {"METAMODEL_BATCH_SIZE", std::to_string(metamodel_batch_)},
+      {"ADMISSION_RATE", Show(admission_rate_)},
+      {"BACKUP_INTERVAL",
+       std::to_string(std::chrono::duration_cast<std::chrono::seconds>(backup_interval_).count()) +
+           "s"},
+      {"BACKUP_RETENTION", std::to_string(backup_retention_)}};
+}
+
+Result<ActionOutcome> PipelineService::SetConfig(const std::string& key, const std::string& value) {
+  const std::map<std::string, std::string> before = Config();
+  if (!before.count(key)) {
+    std::string keys;
+    for (const auto& [name, current] : before) keys += (keys.empty() ? "" : ", ") + name;
+    return FD_STATUS(StatusCode::kInvalidArgument,
+                     "unknown config key '" + key + "' (known: " + keys + ")");
+  }
+  if (key == "WORKERS") {
+    FD_ASSIGN_OR_RETURN(const int workers, ParseWhole(key, value, 0, 64));
+    FD_RETURN_IF_ERROR(SetWorkers(workers));
+  } else if (key == "MAX_CONCURRENT_BATCHES") {
+    FD_ASSIGN_OR_RETURN(const int batches, ParseWhole(key, value, 1, 1024));
+    std::lock_guard lock(mutex_);
+    configured_batches_ = batches;
+    // While thermal protection holds concurrency at 1, the new limit waits.
+    if (!thermal_cut_) FD_RETURN_IF_ERROR(device_->SetMaxConcurrentBatches(batches));
+  } else if (key == "GPU_MEMORY_FRACTION") {
+    FD_ASSIGN_OR_RETURN(const double fraction, ParseNumber(key, value, 0.01, 1.0));
+    FD_RETURN_IF_ERROR(device_->SetMemoryFraction(fraction));
+    std::lock_guard lock(mutex_);
+    memory_fraction_ = fraction;
+  } else if (key == "ENABLE_THERMAL_PROTECTION") {
+    if (value != "true" && value != "false") return BadValue(key, "true or false", value);
+    std::lock_guard lock(mutex_);
+    thermal_protection_ = value == "true";
+  } else if (key == "STAGE1_VARIANCE_THRESHOLD") {
+    FD_ASSIGN_OR_RETURN(const double threshold, ParseNumber(key, value, 0, 1e6));
+    std::lock_guard lock(mutex_);
+    stage1_min_variance_ = threshold;
+  } else if (key == "STAGE1_KEEP_RATIO") {
+    FD_ASSIGN_OR_RETURN(const double ratio, ParseNumber(key, value, 0.001, 1));
+    std::lock_guard lock(mutex_);
+    stage1_keep_ratio_ = ratio;
+  } else if (key == "METAMODEL_BATCH_SIZE") {
+    FD_ASSIGN_OR_RETURN(const int batch, ParseWhole(key, value, 8, 65536));
+    std::lock_guard lock(mutex_);
+    metamodel_batch_ = batch;
+  } else if (key == "ADMISSION_RATE") {
+    FD_ASSIGN_OR_RETURN(const double rate, ParseNumber(key, value, 0, 1e6));
+    std::lock_guard lock(mutex_);
+    admission_rate_ = rate;
+    admission_tokens_ = std::max(1.0, rate);
+    admission_refilled_ = clock_.Now();
+  } else if (key == "BACKUP_INTERVAL") {
+    Result<Duration> interval = ParseDuration(value);
+    if (!interval.ok() || *interval < std::chrono::seconds(1)) {
+      return BadValue(key, "a duration of at least 1s", value);
+    }
+    std::lock_guard lock(mutex_);
+    backup_interval_ = *interval;
+    next_backup_ = clock_.Now() + *interval;
+  } else if (key == "BACKUP_RETENTION") {
+    FD_ASSIGN_OR_RETURN(const int retention, ParseWhole(key, value, 1, 1000));
+    std::lock_guard lock(mutex_);
+    backup_retention_ = retention;
+  }
+  const std::map<std::string, std::string> after = Config();
+  ActionOutcome outcome;
+  outcome.before = {{key, before.at(key)}};
+  outcome.after = {{key, after.at(key)}};
+  outcome.changed = before.at(key) != after.at(key);
+  outcome.message =
+      outcome.changed ? key + " set to " + after.at(key) : key + " was already " + after.at(key);
+  return outcome;
+}
+
+Result<ActionOutcome> PipelineService::ScaleWorkers(int count) {
+  return SetConfig("WORKERS", std::to_string(count));
+}
+
+Result<ActionOutcome> PipelineService::DrainAction() {
+  ActionOutcome outcome;
+  std::lock_guard lock(mutex_);
+  outcome.before = {{"draining", draining_ ? "true" : "false"}};
+  outcome.changed = !draining_;
+  draining_ = true;
+  outcome.after = {{"draining", "true"}};
+  outcome.message =
+      outcome.changed ? "draining: no new jobs; jobs in flight finish" : "already draining";
+  return outcome;
+}
+
+Result<ActionOutcome> PipelineService::ResumeAction() {
+  ActionOutcome outcome;
+  {
+    std::lock_guard lock(mutex_);
+    outcome.before = {{"draining", draining_ ? "true" : "false"}};
+    outcome.changed = draining_;
+    draining_ = false;
+    outcome.after = {{"draining", "false"}};
+  }
+  work_available_.notify_all();
+  outcome.message = outcome.changed ? "resumed: accepting and running jobs" : "was not draining";
+  return outcome;
+}
+
+Result<ActionOutcome> PipelineService::TriggerBackup() {
+  std::string path;
+  FD_RETURN_IF_ERROR(BackupNow(&path));
+  ActionOutcome outcome;
+  outcome.changed = true;
+  outcome.after = {{"backup", path}};
+  outcome.message = "backed up the job database to " + path;
+  return outcome;
+}
+
+Result<ActionOutcome> PipelineService::ReloadMetamodel() {
+  const fs::path path = fs::path(options_.data_dir) / "metamodel.txt";
+  std::ifstream in(path);
+  if (!in) return FD_STATUS(StatusCode::kNotFound, "no saved metamodel at " + path.string());
+  std::stringstream text;
+  text << in.rdbuf();
+  Result<gpu::Metamodel> parsed = gpu::Metamodel::Parse(text.str());
+  if (!parsed.ok()) {
+    return FD_STATUS(StatusCode::kFailedPrecondition,
+                     path.string() + ": " + std::string(parsed.status().message()));
+  }
+  ActionOutcome outcome;
+  std::lock_guard lock(mutex_);
+  outcome.changed = metamodel_->weights() != parsed->weights();
+  metamodel_ = std::make_shared<const gpu::Metamodel>(std::move(parsed).value());
+  outcome.after = {{"metamodel", path.string()}};
+  outcome.message = outcome.changed ? "reloaded the metamodel from " + path.string()
+                                    : "the metamodel in use already matched " + path.string();
+  return outcome;
+}
+
+Result<ActionOutcome> PipelineService::CleanupArtifacts(Duration age) {
+  if (age < Duration::zero())
+    return FD_STATUS(StatusCode::kInvalidArgument, "age must not be negative");
+  FD_ASSIGN_OR_RETURN(const std::int64_t deleted,
+                      store_->DeleteFinishedBefore(UnixSeconds(clock_.WallNow()) - Seconds(age)));
+  FD_RETURN_IF_ERROR(PruneBackups());
+  UpdateBackupMetrics();
+  ActionOutcome outcome;
+  outcome.changed = deleted > 0;
+  outcome.after = {{"jobs_deleted", std::to_string(deleted)}};
+  outcome.message =
+      "deleted " + std::to_string(deleted) + " finished jobs; backups pruned to the retention";
+  return outcome;
 }
 
 net::HttpResponse PipelineService::HandleHttp(const net::HttpRequest& request) {

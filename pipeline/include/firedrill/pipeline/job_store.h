@@ -72,6 +72,9 @@ class JobStore {
   // Running jobs back to queued (their workers are gone); returns how many.
   Result<std::int64_t> RequeueRunning();
   Result<JobCounts> Counts();
+  // Deletes completed and failed jobs that finished before `unix_seconds`;
+  // returns how many.
+  Result<std::int64_t> DeleteFinishedBefore(double unix_seconds);
   // A consistent copy of the database at `destination`, taken online with
   // SQLite's backup API while jobs keep coming.
   Status Backup(const std::string& destination);

@@ -53,6 +53,14 @@ struct ComponentHealth {
   std::map<std::string, std::string> details;  // values as JSON text
 };
 
+// What an Admin action changed; `changed` is false when it found things as asked.
+struct ActionOutcome {
+  bool changed = false;
+  std::string message;
+  std::map<std::string, std::string> before;
+  std::map<std::string, std::string> after;
+};
+
 struct HealthReport {
   HealthStatus overall = HealthStatus::kUnknown;  // the worst component
   std::vector<ComponentHealth> components;
@@ -80,11 +88,23 @@ class PipelineService {
   PipelineMetrics& metrics() { return metrics_; }
   gpu::Device& device() { return *device_; }
 
-  // Runbook actions (the Admin service calls these).
+  // Runbook actions (the Admin service calls these). The *Action forms are
+  // idempotent and say what they changed.
   Status SetWorkers(int count);
   Status Drain();  // no new submissions or claims; jobs in flight finish
   Status Resume();
   Status BackupNow(std::string* path);
+  // Keys: contract.h's ConfigKeys(). Bad keys and values are kInvalidArgument.
+  Result<ActionOutcome> SetConfig(const std::string& key, const std::string& value);
+  std::map<std::string, std::string> Config();
+  Result<ActionOutcome> ScaleWorkers(int count);
+  Result<ActionOutcome> DrainAction();
+  Result<ActionOutcome> ResumeAction();
+  Result<ActionOutcome> TriggerBackup();
+  // Replaces the metamodel in memory with the one saved in the data directory.
+  Result<ActionOutcome> ReloadMetamodel();
+  // Deletes jobs that finished more than `age` ago and backups past the retention.
+  Result<ActionOutcome> CleanupArtifacts(Duration age);
 
   // HTTP: POST /v1/jobs, GET /v1/jobs/{id}, /health, /health/{component},
   // /metrics. The GPU exporter listener serves the GPU metrics alone.
@@ -101,6 +121,7 @@ class PipelineService {
   void ScheduleTick();
   void Tick();
   void UpdateTelemetry();
+  void ProtectFromHeat(double temperature_c);
   void UpdateBackupMetrics();
   Status PruneBackups();
   net::HttpResponse HandleHttpInner(const net::HttpRequest& request);
@@ -121,6 +142,19 @@ class PipelineService {
   double metamodel_rmse_ = 0;
   double last_quality_ = -1;
   bool draining_ = false;
+  // Settable at run time (SetConfig); read under mutex_.
+  bool thermal_protection_ = true;
+  bool thermal_cut_ = false;  // concurrency cut to 1 by thermal protection
+  int configured_batches_ = 0;
+  double memory_fraction_ = 0;
+  double stage1_min_variance_ = 1e-8;
+  double stage1_keep_ratio_ = 0.1;
+  int metamodel_batch_ = 256;
+  double admission_rate_ = 0;  // jobs per second; 0: unlimited
+  double admission_tokens_ = 0;
+  MonotonicTime admission_refilled_{};
+  Duration backup_interval_{};
+  int backup_retention_ = 0;
   bool stopping_ = false;
   int wanted_workers_ = 0;
   std::vector<std::thread> workers_;
