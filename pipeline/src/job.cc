@@ -1,5 +1,6 @@
 #include "firedrill/pipeline/job.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -13,10 +14,43 @@ Status FieldError(const std::string& field, const std::string& message) {
   return FD_STATUS(StatusCode::kInvalidArgument, "field '" + field + "': " + message);
 }
 
+// A value as an error message shows it: containers by their size only, so a
+// deeply nested one is never walked.
 std::string Shown(const json& value) {
+  if (value.is_array()) {
+    return value.empty() ? "[]" : "an array of " + std::to_string(value.size()) + " items";
+  }
+  if (value.is_object()) {
+    return value.empty() ? "{}" : "an object of " + std::to_string(value.size()) + " fields";
+  }
   std::string text = value.dump();
   if (text.size() > 40) text = text.substr(0, 37) + "...";
   return text;
+}
+
+// Nesting depth outside strings, so that a body of ten thousand brackets is
+// refused before a parser or destructor recurses through it.
+std::size_t NestingDepth(std::string_view body) {
+  std::size_t depth = 0, deepest = 0;
+  bool in_string = false, escaped = false;
+  for (char c : body) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
 }
 
 Status CheckKnownFields(const json& object, const std::string& prefix,
@@ -96,6 +130,12 @@ Result<JobRequest> ParseJobRequest(std::string_view body) {
     return FD_STATUS(StatusCode::kInvalidArgument,
                      "request body is " + std::to_string(body.size()) +
                          " bytes, more than the limit of " + std::to_string(kMaxJobRequestBytes));
+  }
+  constexpr std::size_t kMaxNesting = 16;
+  if (const std::size_t depth = NestingDepth(body); depth > kMaxNesting) {
+    return FD_STATUS(StatusCode::kInvalidArgument, "request body nests " + std::to_string(depth) +
+                                                       " levels deep, more than " +
+                                                       std::to_string(kMaxNesting));
   }
   json document;
   try {
