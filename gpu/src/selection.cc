@@ -58,7 +58,7 @@ Result<SelectionResult> RunSelection(const Dataset& dataset, const Metamodel& me
   const DatasetSpec& spec = dataset.spec;
   SelectionResult result;
   auto stage = [&](int number, auto run) -> Status {
-    if (hooks.started) hooks.started(number);
+    if (hooks.started) FD_RETURN_IF_ERROR(hooks.started(number));
     const auto start = std::chrono::steady_clock::now();
     Status status = run();
     result.stage_seconds[number - 1] = SecondsSince(start);

@@ -337,6 +337,7 @@ Result<Stage2Result> RunStage2(const DeviceBuffer& data, const DeviceBuffer& tar
       for (int m : rollouts[b].members) masks[b * count + m] = 1;
     }
     const auto started = std::chrono::steady_clock::now();
+    if (options.before_batch) options.before_batch();
     FD_RETURN_IF_ERROR(scorer.Score(masks, options.batch, &descriptors, &scores));
     result.batch_seconds.push_back(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());

@@ -202,24 +202,104 @@ class AdminImpl final : public pb::Admin::Service {
   PipelineService& service_;
 };
 
+Duration Ttl(double seconds) {
+  return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(seconds));
+}
+
+void ToProto(const FaultLease& lease, pb::FaultLease* out) {
+  out->set_id(lease.id);
+  out->set_kind(lease.kind);
+  for (const auto& [key, value] : lease.params) (*out->mutable_params())[key] = value;
+  out->set_expires_at(lease.expires_at);
+  out->set_effect(lease.effect);
+}
+
+grpc::Status Answer(const Result<FaultLease>& lease, pb::FaultLease* out) {
+  if (!lease.ok()) return ToGrpc(lease.status());
+  ToProto(*lease, out);
+  return grpc::Status::OK;
+}
+
+class FaultsImpl final : public pb::Faults::Service {
+ public:
+  FaultsImpl(PipelineService& service, std::string token)
+      : service_(service), token_(std::move(token)) {}
+
+  grpc::Status StartFault(grpc::ServerContext* context, const pb::FaultRequest* request,
+                          pb::FaultLease* response) override {
+    if (grpc::Status denied = Check(context); !denied.ok()) return denied;
+    if (!(request->ttl_seconds() > 0 && request->ttl_seconds() <= 86400)) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "ttl_seconds must be in (0, 86400]");
+    }
+    const std::map<std::string, std::string> params(request->params().begin(),
+                                                    request->params().end());
+    return Answer(service_.StartFault(request->kind(), params, Ttl(request->ttl_seconds())),
+                  response);
+  }
+  grpc::Status RenewFault(grpc::ServerContext* context, const pb::RenewFaultRequest* request,
+                          pb::FaultLease* response) override {
+    if (grpc::Status denied = Check(context); !denied.ok()) return denied;
+    if (!(request->ttl_seconds() > 0 && request->ttl_seconds() <= 86400)) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "ttl_seconds must be in (0, 86400]");
+    }
+    return Answer(service_.RenewFault(request->id(), Ttl(request->ttl_seconds())), response);
+  }
+  grpc::Status StopFault(grpc::ServerContext* context, const pb::StopFaultRequest* request,
+                         pb::FaultLease* response) override {
+    if (grpc::Status denied = Check(context); !denied.ok()) return denied;
+    return Answer(service_.StopFault(request->id()), response);
+  }
+  grpc::Status ListFaults(grpc::ServerContext* context, const pb::ListFaultsRequest*,
+                          pb::FaultLeases* response) override {
+    if (grpc::Status denied = Check(context); !denied.ok()) return denied;
+    for (const FaultLease& lease : service_.Faults()) ToProto(lease, response->add_leases());
+    return grpc::Status::OK;
+  }
+
+ private:
+  grpc::Status Check(grpc::ServerContext* context) const {
+    const auto& metadata = context->client_metadata();
+    const auto it = metadata.find("x-firedrill-faults-token");
+    if (it == metadata.end()) {
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                          "the Faults service needs x-firedrill-faults-token");
+    }
+    const std::string_view given(it->second.data(), it->second.size());
+    // Compare every byte, so the time taken says nothing about the token.
+    unsigned char difference = given.size() == token_.size() ? 0 : 1;
+    for (std::size_t i = 0; i < given.size(); ++i)
+      difference |= given[i] ^ token_[i % token_.size()];
+    if (difference != 0)
+      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "wrong faults token");
+    return grpc::Status::OK;
+  }
+
+  PipelineService& service_;
+  const std::string token_;
+};
+
 }  // namespace
 
 struct GrpcServer::Services {
-  explicit Services(PipelineService& service) : pipeline(service), admin(service) {}
+  Services(PipelineService& service, const std::string& token)
+      : pipeline(service), admin(service), faults(service, token) {}
   PipelineImpl pipeline;
   AdminImpl admin;
+  FaultsImpl faults;
 };
 
 Result<std::unique_ptr<GrpcServer>> GrpcServer::Start(PipelineService& service,
-                                                      const std::string& host, int port) {
+                                                      const std::string& host, int port,
+                                                      const std::string& faults_token) {
   std::unique_ptr<GrpcServer> server(new GrpcServer());
-  server->services_ = std::make_unique<Services>(service);
+  server->services_ = std::make_unique<Services>(service, faults_token);
   server->host_ = host;
   grpc::ServerBuilder builder;
   builder.AddListeningPort(host + ":" + std::to_string(port), grpc::InsecureServerCredentials(),
                            &server->port_);
   builder.RegisterService(&server->services_->pipeline);
   builder.RegisterService(&server->services_->admin);
+  if (!faults_token.empty()) builder.RegisterService(&server->services_->faults);
   server->server_ = builder.BuildAndStart();
   if (!server->server_ || server->port_ == 0) {
     return FD_STATUS(StatusCode::kUnavailable,

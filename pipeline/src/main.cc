@@ -70,6 +70,11 @@ int main(int argc, char** argv) {
   app.add_option("--backup-retention", options.backup_retention, "backups kept")
       ->check(CLI::Range(1, 1000));
   app.add_option("--seed", options.seed, "seed of the metamodel's pretraining and of stage 2");
+  bool enable_faults = false;
+  app.add_flag(
+      "--enable-faults", enable_faults,
+      "serve the gRPC Faults service; its token comes from HSOF_FAULTS_TOKEN (never a flag, so ps "
+      "does not show it)");
   app.add_option("--log-format", log_format, "human or json")
       ->check(CLI::IsMember({"human", "json"}));
   CLI11_PARSE(app, argc, argv);
@@ -111,7 +116,16 @@ int main(int argc, char** argv) {
       });
   if (!exporter.ok()) return Fail("GPU exporter listener: " + exporter.status().ToString(), 4);
 
-  auto grpc = pipeline::GrpcServer::Start(**service, listen, grpc_port);
+  std::string faults_token;
+  if (enable_faults) {
+    const char* token = std::getenv("HSOF_FAULTS_TOKEN");
+    if (token == nullptr || std::string_view(token).size() < 16) {
+      return Fail(
+          "--enable-faults needs HSOF_FAULTS_TOKEN set to a token of at least 16 characters", 2);
+    }
+    faults_token = token;
+  }
+  auto grpc = pipeline::GrpcServer::Start(**service, listen, grpc_port, faults_token);
   if (!grpc.ok()) return Fail("gRPC listener: " + grpc.status().ToString(), 4);
 
   logger.Info("pipeline", "listening",

@@ -197,6 +197,9 @@ void PipelineService::Stop() {
     // A tick already due or running finishes before the service goes away.
     tick_done_.wait(lock, [this] { return !tick_pending_; });
   }
+  // Faults end with the service: stalls release their jobs, memory comes back.
+  ExpireFaults(/*all=*/true);
+  faults_changed_.notify_all();
   work_available_.notify_all();
   for (auto& thread : threads) thread.join();
 }
@@ -207,6 +210,7 @@ std::shared_ptr<const gpu::Metamodel> PipelineService::metamodel() {
 }
 
 Result<SubmitOutcome> PipelineService::Submit(const JobRequest& request) {
+  FD_RETURN_IF_ERROR(InjectedFailure("database-unavailable"));
   {
     std::lock_guard lock(mutex_);
     if (draining_) {
@@ -235,7 +239,10 @@ Result<SubmitOutcome> PipelineService::Submit(const JobRequest& request) {
   return outcome;
 }
 
-Result<JobRecord> PipelineService::GetJob(std::int64_t id) { return store_->Get(id); }
+Result<JobRecord> PipelineService::GetJob(std::int64_t id) {
+  FD_RETURN_IF_ERROR(InjectedFailure("database-unavailable"));
+  return store_->Get(id);
+}
 
 Result<JobRecord> PipelineService::WaitForJob(std::int64_t id, Duration timeout) {
   const MonotonicTime deadline = clock_.Now() + timeout;
@@ -299,7 +306,9 @@ void PipelineService::WorkerLoop(int index) {
         continue;
       }
     }
-    Result<std::optional<JobRecord>> claimed = store_->Claim(worker);
+    Status reachable = InjectedFailure("database-unavailable");
+    Result<std::optional<JobRecord>> claimed =
+        reachable.ok() ? store_->Claim(worker) : Result<std::optional<JobRecord>>(reachable);
     if (!claimed.ok()) {
       {
         std::lock_guard lock(mutex_);
@@ -338,6 +347,7 @@ void PipelineService::RunJob(const JobRecord& job, const std::string& worker) {
   const gpu::DatasetSpec& spec = request->dataset;
 
   // On the device when it has room and works; on the CPU otherwise, and say so.
+  WaitWhileHeld("feeder");
   gpu::Device::BatchSlot slot = device_->AcquireBatch();
   Result<gpu::Dataset> dataset = gpu::GenerateDataset(*device_, spec);
   std::string fallback;
@@ -353,15 +363,42 @@ void PipelineService::RunJob(const JobRecord& job, const std::string& worker) {
   if (!dataset.ok()) return fail(dataset.status().ToString());
 
   gpu::StageHooks hooks;
-  hooks.started = [&](int stage) {
+  hooks.started = [&](int stage) -> Status {
+    {
+      std::lock_guard lock(mutex_);
+      if (stage_running_[stage]++ == 0) stage_started_[stage] = clock_.Now();
+    }
+    // A hang holds the job here, with the stage's duration growing.
+    WaitWhileHeld("stage-" + std::to_string(stage));
     std::lock_guard lock(mutex_);
-    if (stage_running_[stage]++ == 0) stage_started_[stage] = clock_.Now();
+    if (error_share_ > 0 && (error_stage_ == 0 || error_stage_ == stage)) {
+      // SplitMix64 steps: a seeded, lock-protected draw.
+      fault_random_ += 0x9e3779b97f4a7c15ull;
+      std::uint64_t z = fault_random_;
+      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+      z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+      z ^= z >> 31;
+      if (static_cast<double>(z >> 11) / 9007199254740992.0 < error_share_) {
+        if (--stage_running_[stage] == 0) stage_started_.erase(stage);
+        return FD_STATUS(StatusCode::kInternal,
+                         "stage " + std::to_string(stage) + " failed (fault injected)");
+      }
+    }
+    return Status::Ok();
   };
   hooks.finished = [&](int stage, double seconds) {
     const auto work = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(seconds));
     // Thermal throttling and throttle faults slow device work by waiting
     // out the time it would have taken at the reduced speed.
     if (fallback.empty()) device_->ApplyThrottle(work);
+    double slowdown = 1;
+    {
+      std::lock_guard lock(mutex_);
+      const auto it = stage_slowdown_.find(stage);
+      if (it != stage_slowdown_.end() && it->second > 1) slowdown = it->second;
+    }
+    // A slow stall: the stage takes `slowdown` times as long.
+    if (slowdown > 1) clock_.SleepFor(std::chrono::duration_cast<Duration>(work * (slowdown - 1)));
     std::lock_guard lock(mutex_);
     if (--stage_running_[stage] == 0) stage_started_.erase(stage);
     if (fallback.empty()) busy_ += work;
@@ -375,6 +412,19 @@ void PipelineService::RunJob(const JobRecord& job, const std::string& worker) {
     selection.stage1.keep_ratio = stage1_keep_ratio_;
     selection.stage2.batch = std::max(selection.stage2.trees, metamodel_batch_);
   }
+  selection.stage2.before_batch = [this] {
+    Duration delay;
+    {
+      std::lock_guard lock(mutex_);
+      delay = inference_delay_;
+      if (inference_jitter_ > Duration::zero()) {
+        fault_random_ = fault_random_ * 6364136223846793005ull + 1442695040888963407ull;
+        delay += Duration(
+            static_cast<Duration::rep>((fault_random_ >> 33) % (inference_jitter_.count() + 1)));
+      }
+    }
+    if (delay > Duration::zero()) clock_.SleepFor(delay);
+  };
   const Result<gpu::SelectionResult> result =
       gpu::RunSelection(*dataset, *model, selection, &workspace, hooks);
   if (!result.ok()) return fail(result.status().ToString());
@@ -420,6 +470,17 @@ void PipelineService::RunJob(const JobRecord& job, const std::string& worker) {
     logger_.Error("pipeline", "job " + std::to_string(job.id) + ": " + status.ToString());
   } else {
     metrics_.Counter("hsof_datasets_processed_total").Increment();
+    std::uint64_t leak = 0;
+    {
+      std::lock_guard lock(mutex_);
+      leak = leak_per_job_;
+    }
+    if (leak > 0) {
+      // The leak fault: memory a job should have given back stays held.
+      Result<gpu::DeviceBuffer> leaked = device_->Allocate(leak);
+      std::lock_guard lock(mutex_);
+      if (leaked.ok() && leak_per_job_ > 0) leaked_.push_back(std::move(leaked).value());
+    }
     metrics_.Histogram("hsof_request_duration_seconds")
         .Observe(std::max(0.0, UnixSeconds(clock_.WallNow()) - job.submitted_at));
   }
@@ -441,8 +502,9 @@ void PipelineService::Tick() {
     stopping = stopping_;
   }
   if (!stopping) {
+    ExpireFaults();
     UpdateTelemetry();
-    if (clock_.Now() >= next_backup_) {
+    if (clock_.Now() >= next_backup_ && !FaultActive("backup-scheduler-stop")) {
       next_backup_ = clock_.Now() + backup_interval_;
       std::string path;
       (void)BackupNow(&path);  // failures are counted and shown in health
@@ -526,7 +588,8 @@ Status PipelineService::BackupNow(std::string* path) {
   const auto stamp =
       std::chrono::duration_cast<std::chrono::milliseconds>(clock_.WallNow().time_since_epoch());
   const fs::path target = directory / ("jobs-" + std::to_string(stamp.count()) + ".db");
-  Status status = store_->Backup(target.string());
+  Status status = InjectedFailure("backup-target-failure");
+  if (status.ok()) status = store_->Backup(target.string());
   if (status.ok()) status = PruneBackups();
   {
     std::lock_guard lock(mutex_);
@@ -580,6 +643,15 @@ void PipelineService::UpdateBackupMetrics() {
     if (entry.is_regular_file(error)) used += entry.file_size(error);
   }
   metrics_.Gauge("hsof_backup_storage_used_bytes").Set(static_cast<double>(used));
+  {
+    std::lock_guard lock(mutex_);
+    if (backup_age_override_ >= 0) {
+      metrics_.Gauge("hsof_last_successful_backup_timestamp")
+          .Set(UnixSeconds(clock_.WallNow()) - backup_age_override_);
+    } else if (last_backup_time_ > 0) {
+      metrics_.Gauge("hsof_last_successful_backup_timestamp").Set(last_backup_time_);
+    }
+  }
   struct statvfs info {};
   if (statvfs(directory.c_str(), &info) == 0) {
     metrics_.Gauge("hsof_backup_storage_total_bytes")
@@ -958,6 +1030,8 @@ net::HttpResponse PipelineService::HandleHttpInner(const net::HttpRequest& reque
 net::HttpResponse PipelineService::HandleGpuExporter(const net::HttpRequest& request) {
   if (request.path != "/metrics")
     return net::JsonError(404, "the GPU exporter serves /metrics only");
+  if (FaultActive("exporter-down"))
+    return net::JsonError(503, "GPU exporter down (fault injected)");
   return net::HttpResponse{
       200, "text/plain; version=0.0.4; charset=utf-8", metrics_.SerializeGpuOnly(), {}};
 }

@@ -48,9 +48,11 @@ double OracleR2(const DatasetSpec& spec);
 
 // Told when each stage (1 to 3) starts and ends: what the pipeline uses to
 // publish how long the stage in flight has run, to hold a stage (a stall
-// fault) and to slow it by the device's throttle. Either may be empty.
+// fault), to fail it (error injection) and to slow it by the device's
+// throttle. A status other than OK from `started` ends the job with it.
+// Either may be empty.
 struct StageHooks {
-  std::function<void(int stage)> started;
+  std::function<Status(int stage)> started;
   std::function<void(int stage, double seconds)> finished;
 };
 

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "firedrill/core/status.h"
@@ -40,6 +41,9 @@ struct Stage2Options {
   int training_steps = 5;
   double learning_rate = 1e-3;
   std::uint64_t seed = 1;
+  // Called before each batch is scored, inside its timing: where a fault
+  // delays inference the way a slow or contended device would.
+  std::function<void()> before_batch = nullptr;
 };
 
 struct Stage2Result {

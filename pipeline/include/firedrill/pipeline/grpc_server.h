@@ -18,9 +18,12 @@ namespace firedrill::pipeline {
 class GrpcServer {
  public:
   // Binds host:port (port 0 picks a free one) without TLS: loopback only
-  // unless the operator says otherwise.
+  // unless the operator says otherwise. With a `faults_token` the Faults
+  // service is served too, and answers only calls that carry the token
+  // (metadata "x-firedrill-faults-token"); without one it is absent.
   static Result<std::unique_ptr<GrpcServer>> Start(PipelineService& service,
-                                                   const std::string& host, int port);
+                                                   const std::string& host, int port,
+                                                   const std::string& faults_token = "");
   ~GrpcServer();
   GrpcServer(const GrpcServer&) = delete;
   GrpcServer& operator=(const GrpcServer&) = delete;

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -61,6 +62,15 @@ struct ActionOutcome {
   std::map<std::string, std::string> after;
 };
 
+// A fault in force inside the pipeline: it lapses at `expires_at` unless renewed.
+struct FaultLease {
+  std::string id;
+  std::string kind;
+  std::map<std::string, std::string> params;
+  double expires_at = 0;  // Unix seconds, from the service's clock
+  std::string effect;     // what it did, in words
+};
+
 struct HealthReport {
   HealthStatus overall = HealthStatus::kUnknown;  // the worst component
   std::vector<ComponentHealth> components;
@@ -106,6 +116,20 @@ class PipelineService {
   // Deletes jobs that finished more than `age` ago and backups past the retention.
   Result<ActionOutcome> CleanupArtifacts(Duration age);
 
+  // In-process faults for drills (the Faults service calls these). Kinds:
+  // stage-stall, error-injection, inference-delay, metamodel-corruption,
+  // exporter-down, database-unavailable, backup-target-failure,
+  // backup-scheduler-stop, config-fault, gpu-memory-leak, gpu-memory-hog,
+  // thermal, feeder-stall; parameters as injectors/ documents them. Each is
+  // undone when stopped or when its lease lapses (checked every tick).
+  Result<FaultLease> StartFault(const std::string& kind,
+                                const std::map<std::string, std::string>& params, Duration ttl);
+  Result<FaultLease> RenewFault(const std::string& id, Duration ttl);
+  Result<FaultLease> StopFault(const std::string& id);
+  std::vector<FaultLease> Faults();
+  // Jobs in `stage` now (1 to 3): lets a test see a stall take hold.
+  int StageRunning(int stage);
+
   // HTTP: POST /v1/jobs, GET /v1/jobs/{id}, /health, /health/{component},
   // /metrics. The GPU exporter listener serves the GPU metrics alone.
   net::HttpResponse HandleHttp(const net::HttpRequest& request);
@@ -122,6 +146,12 @@ class PipelineService {
   void Tick();
   void UpdateTelemetry();
   void ProtectFromHeat(double temperature_c);
+  // Undoes the faults whose leases have lapsed, or all of them.
+  void ExpireFaults(bool all = false);
+  bool FaultActive(const std::string& kind);
+  // Blocks while a stall or feeder fault holds `what`; false if stopping.
+  void WaitWhileHeld(const std::string& what);
+  Status InjectedFailure(const std::string& kind);
   void UpdateBackupMetrics();
   Status PruneBackups();
   net::HttpResponse HandleHttpInner(const net::HttpRequest& request);
@@ -171,6 +201,25 @@ class PipelineService {
   double last_backup_time_ = 0;
   std::string last_backup_error_;
   MonotonicTime next_backup_{};
+
+  struct ActiveFault {
+    FaultLease lease;
+    MonotonicTime expires;
+    std::function<void()> undo;
+  };
+  std::map<std::string, ActiveFault> faults_;  // by id
+  std::condition_variable faults_changed_;
+  std::uint64_t next_fault_ = 1;
+  // What the fault hooks read, under mutex_.
+  std::map<int, double> stage_slowdown_;  // stage -> factor (0: hang)
+  double error_share_ = 0;
+  int error_stage_ = 0;
+  Duration inference_delay_{};
+  Duration inference_jitter_{};
+  std::uint64_t leak_per_job_ = 0;
+  std::vector<gpu::DeviceBuffer> leaked_;
+  double backup_age_override_ = -1;  // seconds; reported age of the last backup
+  std::uint64_t fault_random_ = 0x9e3779b97f4a7c15ull;
 };
 
 }  // namespace firedrill::pipeline
