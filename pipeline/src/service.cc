@@ -444,6 +444,7 @@ void PipelineService::RunJob(const JobRecord& job, const std::string& worker) {
   {
     std::lock_guard lock(mutex_);
     last_quality_ = result->quality;
+    last_fallback_ = fallback;
     metamodel_rmse_ = result->stage2.metamodel_rmse;
   }
   std::size_t planted = 0;
@@ -695,9 +696,13 @@ HealthReport PipelineService::Health() {
   pipeline.details["workers"] = Text(static_cast<double>(wanted_workers_));
   pipeline.details["running"] = Text(static_cast<double>(running_jobs_.load()));
   pipeline.details["draining"] = draining_ ? "true" : "false";
+  pipeline.details["last_fallback"] = Text(last_fallback_);
   if (draining_) {
     pipeline.status = HealthStatus::kWarning;
     pipeline.message = "draining: not accepting jobs";
+  } else if (!last_fallback_.empty()) {
+    pipeline.status = HealthStatus::kWarning;
+    pipeline.message = "the last job ran on the CPU fallback (" + last_fallback_ + ")";
   } else if (wanted_workers_ == 0) {
     pipeline.status = HealthStatus::kCritical;
     pipeline.message = "no workers: accepted jobs will not run";

@@ -255,5 +255,27 @@ TEST_F(ServiceTest, BackupsRunOnScheduleAndKeepTheRetention) {
   EXPECT_EQ(json::parse(HttpCall("GET", Url("/health/backup")).body)["status"], "WARNING");
 }
 
+// A dataset past the arena's budget runs on the CPU instead, and says so in
+// the job, the metrics and health.
+TEST_F(ServiceTest, AJobTooBigForTheDeviceFallsBackToTheCpu) {
+  options_.host_device_memory = 1 << 20;  // 0.9 MiB of arena; the job needs 2.4 MB
+  Start();
+  auto submitted = HttpCall("POST", Url("/v1/jobs"), SmallJob());
+  ASSERT_EQ(submitted.status, 202);
+  auto job = service_->WaitForJob(json::parse(submitted.body)["id"], 10min);
+  ASSERT_TRUE(job.ok());
+  ASSERT_EQ(job->state, JobState::kCompleted) << job->error;
+  const json result = json::parse(job->result_json);
+  EXPECT_EQ(result["fallback"], "out_of_memory");
+  EXPECT_EQ(result["backend"], "cpu");
+  EXPECT_GE(result["planted_recovered"].get<int>(), 5) << "the CPU computes the same selection";
+  EXPECT_NE(
+      service_->metrics().Serialize().find("hsof_cpu_fallbacks_total{reason=\"out_of_memory\"} 1"),
+      std::string::npos);
+  const json health = json::parse(HttpCall("GET", Url("/health/pipeline")).body);
+  EXPECT_EQ(health["status"], "WARNING");
+  EXPECT_EQ(health["message"], "the last job ran on the CPU fallback (out_of_memory)");
+}
+
 }  // namespace
 }  // namespace firedrill::pipeline

@@ -171,6 +171,7 @@ class PipelineService {
   std::shared_ptr<const gpu::Metamodel> metamodel_;
   double metamodel_rmse_ = 0;
   double last_quality_ = -1;
+  std::string last_fallback_;  // why the last job ran on the CPU; empty when it ran on the device
   bool draining_ = false;
   // Settable at run time (SetConfig); read under mutex_.
   bool thermal_protection_ = true;
