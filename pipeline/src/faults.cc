@@ -103,8 +103,9 @@ Status PipelineService::InjectedFailure(const std::string& kind) {
                                                  : "backup target not writable (fault injected)");
 }
 
-void PipelineService::WaitWhileHeld(const std::string& what) {
+bool PipelineService::WaitWhileHeld(const std::string& what, int stage) {
   std::unique_lock lock(mutex_);
+  const std::uint64_t generation = stage_restarts_[stage];
   auto held = [&] {
     if (stopping_) return false;
     for (const auto& [id, fault] : faults_) {
@@ -117,8 +118,9 @@ void PipelineService::WaitWhileHeld(const std::string& what) {
     }
     return false;
   };
-  // Woken when faults change or the service stops.
-  faults_changed_.wait(lock, [&] { return !held(); });
+  // Woken when faults change, a stage restarts or the service stops.
+  faults_changed_.wait(lock, [&] { return !held() || stage_restarts_[stage] != generation; });
+  return stage_restarts_[stage] != generation;
 }
 
 Result<FaultLease> PipelineService::StartFault(const std::string& kind,

@@ -187,6 +187,14 @@ class AdminImpl final : public pb::Admin::Service {
                                pb::ActionResult* response) override {
     return Answer(service_.ReloadMetamodel(), response);
   }
+  grpc::Status RestartStage(grpc::ServerContext*, const pb::RestartStageRequest* request,
+                            pb::ActionResult* response) override {
+    return Answer(service_.RestartStage(request->stage()), response);
+  }
+  grpc::Status RestoreBackup(grpc::ServerContext*, const pb::RestoreBackupRequest* request,
+                             pb::ActionResult* response) override {
+    return Answer(service_.RestoreBackup(request->backup()), response);
+  }
   grpc::Status CleanupArtifacts(grpc::ServerContext*, const pb::CleanupRequest* request,
                                 pb::ActionResult* response) override {
     if (!(request->older_than_seconds() >= 0) || request->older_than_seconds() > 1e9) {

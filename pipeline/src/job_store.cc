@@ -262,6 +262,60 @@ Result<JobCounts> JobStore::Counts() {
   return counts;
 }
 
+Status JobStore::Restore(const std::string& source) {
+  sqlite3* backup_db = nullptr;
+  if (sqlite3_open_v2(source.c_str(), &backup_db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    Status status = FD_STATUS(StatusCode::kNotFound,
+                              "cannot open backup " + source + ": " +
+                                  (backup_db ? sqlite3_errmsg(backup_db) : "out of memory"));
+    sqlite3_close(backup_db);
+    return status;
+  }
+  // A backup must be a job database: check before overwriting anything.
+  {
+    Statement probe(backup_db, "SELECT COUNT(*) FROM jobs");
+    if (!probe.ok() || probe.Step() != SQLITE_ROW) {
+      Status status =
+          FD_STATUS(StatusCode::kInvalidArgument,
+                    source + " is not a job database backup: " + sqlite3_errmsg(backup_db));
+      sqlite3_close(backup_db);
+      return status;
+    }
+  }
+  {
+    std::lock_guard lock(mutex_);
+    sqlite3_backup* restore = sqlite3_backup_init(db_, "main", backup_db, "main");
+    if (restore == nullptr) {
+      sqlite3_close(backup_db);
+      return SqliteError(db_, "restore from " + source);
+    }
+    const int step = sqlite3_backup_step(restore, -1);
+    sqlite3_backup_finish(restore);
+    if (step != SQLITE_DONE) {
+      Status status = SqliteError(db_, "restore from " + source);
+      sqlite3_close(backup_db);
+      return status;
+    }
+  }
+  sqlite3_close(backup_db);
+  return RequeueRunning().status();
+}
+
+Status JobStore::Requeue(std::int64_t id, std::string_view worker) {
+  std::lock_guard lock(mutex_);
+  Statement requeue(
+      db_, "UPDATE jobs SET state = 0, worker = '' WHERE id = ?1 AND state = 1 AND worker = ?2");
+  if (!requeue.ok()) return SqliteError(db_, "job database: prepare");
+  requeue.Bind(1, id).Bind(2, worker);
+  if (requeue.Step() != SQLITE_DONE) return SqliteError(db_, "job database: requeue job");
+  if (sqlite3_changes(db_) != 1) {
+    return FD_STATUS(
+        StatusCode::kFailedPrecondition,
+        "job " + std::to_string(id) + " is not running for worker " + std::string(worker));
+  }
+  return Status::Ok();
+}
+
 Result<std::int64_t> JobStore::DeleteFinishedBefore(double unix_seconds) {
   std::lock_guard lock(mutex_);
   Statement remove(db_, "DELETE FROM jobs WHERE state IN (2, 3) AND finished_at < ?1");

@@ -362,6 +362,7 @@ void PipelineService::RunJob(const JobRecord& job, const std::string& worker) {
   }
   if (!dataset.ok()) return fail(dataset.status().ToString());
 
+  bool requeue = false;  // the stage was restarted: the job goes back in the queue
   gpu::StageHooks hooks;
   hooks.started = [&](int stage) -> Status {
     {
@@ -369,8 +370,13 @@ void PipelineService::RunJob(const JobRecord& job, const std::string& worker) {
       if (stage_running_[stage]++ == 0) stage_started_[stage] = clock_.Now();
     }
     // A hang holds the job here, with the stage's duration growing.
-    WaitWhileHeld("stage-" + std::to_string(stage));
+    const bool restarted = WaitWhileHeld("stage-" + std::to_string(stage), stage);
     std::lock_guard lock(mutex_);
+    if (restarted) {
+      if (--stage_running_[stage] == 0) stage_started_.erase(stage);
+      requeue = true;
+      return FD_STATUS(StatusCode::kCancelled, "stage " + std::to_string(stage) + " restarted");
+    }
     if (error_share_ > 0 && (error_stage_ == 0 || error_stage_ == stage)) {
       // SplitMix64 steps: a seeded, lock-protected draw.
       fault_random_ += 0x9e3779b97f4a7c15ull;
@@ -427,6 +433,15 @@ void PipelineService::RunJob(const JobRecord& job, const std::string& worker) {
   };
   const Result<gpu::SelectionResult> result =
       gpu::RunSelection(*dataset, *model, selection, &workspace, hooks);
+  if (!result.ok() && requeue) {
+    if (Status status = store_->Requeue(job.id, worker); !status.ok()) {
+      logger_.Error("pipeline", "job " + std::to_string(job.id) + ": " + status.ToString());
+    }
+    running_jobs_--;
+    job_finished_.notify_all();
+    work_available_.notify_one();
+    return;
+  }
   if (!result.ok()) return fail(result.status().ToString());
 
   for (double seconds : result->stage2.batch_seconds) {
@@ -944,6 +959,69 @@ Result<ActionOutcome> PipelineService::CleanupArtifacts(Duration age) {
   outcome.after = {{"jobs_deleted", std::to_string(deleted)}};
   outcome.message =
       "deleted " + std::to_string(deleted) + " finished jobs; backups pruned to the retention";
+  return outcome;
+}
+
+Result<ActionOutcome> PipelineService::RestartStage(int stage) {
+  if (stage < 1 || stage > 3) {
+    return FD_STATUS(StatusCode::kInvalidArgument,
+                     "stage must be 1, 2 or 3, got " + std::to_string(stage));
+  }
+  ActionOutcome outcome;
+  {
+    std::lock_guard lock(mutex_);
+    const auto running = stage_running_.find(stage);
+    const int in_stage = running == stage_running_.end() ? 0 : running->second;
+    stage_restarts_[stage]++;
+    outcome.before = {{"jobs_in_stage", std::to_string(in_stage)}};
+    outcome.changed = in_stage > 0;
+    outcome.message =
+        "restarted stage " + std::to_string(stage) + ": jobs it held go back in the queue";
+  }
+  faults_changed_.notify_all();
+  return outcome;
+}
+
+Result<ActionOutcome> PipelineService::RestoreBackup(const std::string& name) {
+  const fs::path directory = fs::path(options_.data_dir) / "backups";
+  fs::path path;
+  if (name == "latest") {
+    std::error_code error;
+    for (const auto& entry : fs::directory_iterator(directory, error)) {
+      if (entry.path().extension() == ".db" && entry.path() > path) path = entry.path();
+    }
+    if (path.empty())
+      return FD_STATUS(StatusCode::kNotFound, "no backups in " + directory.string());
+  } else {
+    // A name, never a path: restores come only from the backup directory.
+    if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..") {
+      return FD_STATUS(StatusCode::kInvalidArgument, "backup must be a file name in " +
+                                                         directory.string() +
+                                                         " or \"latest\", got '" + name + "'");
+    }
+    path = directory / name;
+    if (!fs::exists(path)) return FD_STATUS(StatusCode::kNotFound, "no backup " + path.string());
+  }
+  {
+    std::lock_guard lock(mutex_);
+    if (!draining_ || running_jobs_ > 0) {
+      return FD_STATUS(
+          StatusCode::kFailedPrecondition,
+          "restore needs the pipeline drained with no job running (Drain, wait, then restore); " +
+              std::to_string(running_jobs_.load()) + " running");
+    }
+  }
+  FD_ASSIGN_OR_RETURN(const JobCounts before, store_->Counts());
+  FD_RETURN_IF_ERROR(store_->Restore(path.string()));
+  FD_ASSIGN_OR_RETURN(const JobCounts after, store_->Counts());
+  auto total = [](const JobCounts& counts) {
+    return std::to_string(counts.queued + counts.running + counts.completed + counts.failed);
+  };
+  ActionOutcome outcome;
+  outcome.changed = true;
+  outcome.before = {{"jobs", total(before)}};
+  outcome.after = {{"jobs", total(after)}, {"restored_from", path.string()}};
+  outcome.message = "restored the job database from " + path.string();
   return outcome;
 }
 

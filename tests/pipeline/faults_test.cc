@@ -249,6 +249,51 @@ TEST_F(FaultsTest, DatabaseAndBackupFaultsFailWhatTheyTouch) {
   EXPECT_TRUE(service_->TriggerBackup().ok());
 }
 
+// The runbook's answer to a stage timeout: restart the stage. The held job
+// goes back to the queue (attempt 2) and its stage's clock starts over.
+TEST_F(FaultsTest, RestartingAStageRequeuesTheJobItHolds) {
+  pb::FaultLease lease;
+  ASSERT_TRUE(Start("stage-stall", {{"stage", "3"}}, 600, &lease).ok());
+  const std::int64_t id = Submit("held-then-restarted");
+  while (service_->StageRunning(3) == 0) std::this_thread::yield();
+  for (int s = 0; s < 20; ++s) clock_.Advance(1s);
+  EXPECT_TRUE(Has("hsof_stage_duration_seconds{stage=\"3\"} 20"));
+  auto restarted = service_->RestartStage(3);
+  ASSERT_TRUE(restarted.ok());
+  EXPECT_TRUE(restarted->changed);
+  EXPECT_EQ(restarted->before.at("jobs_in_stage"), "1");
+  // Requeued and claimed again, it reaches the stalled stage once more.
+  while (service_->GetJob(id)->attempts < 2 || service_->StageRunning(3) == 0)
+    std::this_thread::yield();
+  clock_.Advance(1s);
+  EXPECT_TRUE(Has("hsof_stage_duration_seconds{stage=\"3\"} 1")) << Metrics();
+  ASSERT_TRUE(Stop(lease.id()).ok());
+  auto job = service_->WaitForJob(id, 10min);
+  EXPECT_EQ(job->state, JobState::kCompleted);
+  EXPECT_EQ(job->attempts, 2);
+  EXPECT_EQ(service_->RestartStage(4).status().code(), StatusCode::kInvalidArgument);
+}
+
+// Restore only when drained; afterwards the database is the backup's.
+TEST_F(FaultsTest, RestoreBringsBackTheBackupWhileDrained) {
+  EXPECT_EQ(service_->WaitForJob(Submit("before-backup"), 10min)->state, JobState::kCompleted);
+  auto backup = service_->TriggerBackup();
+  ASSERT_TRUE(backup.ok());
+  const std::string name = std::filesystem::path(backup->after.at("backup")).filename();
+  EXPECT_EQ(service_->WaitForJob(Submit("after-backup"), 10min)->state, JobState::kCompleted);
+  EXPECT_EQ(service_->RestoreBackup(name).status().code(), StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(service_->DrainAction().ok());
+  EXPECT_EQ(service_->RestoreBackup("../jobs.db").status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(service_->RestoreBackup("nope.db").status().code(), StatusCode::kNotFound);
+  auto restored = service_->RestoreBackup("latest");
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  EXPECT_EQ(restored->before.at("jobs"), "2");
+  EXPECT_EQ(restored->after.at("jobs"), "1");
+  EXPECT_EQ(service_->GetJob(2).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(service_->GetJob(1)->idempotency_key, "before-backup");
+  ASSERT_TRUE(service_->ResumeAction().ok());
+}
+
 // Stopping the service undoes faults, releasing a job a stall holds.
 TEST_F(FaultsTest, StoppingTheServiceEndsEveryFault) {
   pb::FaultLease lease;

@@ -78,6 +78,11 @@ class JobStore {
   // A consistent copy of the database at `destination`, taken online with
   // SQLite's backup API while jobs keep coming.
   Status Backup(const std::string& destination);
+  // Replaces the database's contents with the backup at `source` (the backup
+  // API in reverse), then requeues jobs the backup caught running.
+  Status Restore(const std::string& source);
+  // Puts a running job back in the queue (its stage was restarted).
+  Status Requeue(std::int64_t id, std::string_view worker);
 
  private:
   JobStore(sqlite3* db, Clock& clock) : db_(db), clock_(clock) {}

@@ -115,6 +115,11 @@ class PipelineService {
   Result<ActionOutcome> ReloadMetamodel();
   // Deletes jobs that finished more than `age` ago and backups past the retention.
   Result<ActionOutcome> CleanupArtifacts(Duration age);
+  // Releases the jobs a stage is holding and puts them back in the queue.
+  Result<ActionOutcome> RestartStage(int stage);
+  // Replaces the job database with a backup (a file name in backups/, or
+  // "latest"). Only while drained with no job running.
+  Result<ActionOutcome> RestoreBackup(const std::string& name);
 
   // In-process faults for drills (the Faults service calls these). Kinds:
   // stage-stall, error-injection, inference-delay, metamodel-corruption,
@@ -149,8 +154,9 @@ class PipelineService {
   // Undoes the faults whose leases have lapsed, or all of them.
   void ExpireFaults(bool all = false);
   bool FaultActive(const std::string& kind);
-  // Blocks while a stall or feeder fault holds `what`; false if stopping.
-  void WaitWhileHeld(const std::string& what);
+  // Blocks while a stall or feeder fault holds `what` ("feeder" or
+  // "stage-N"); true when RestartStage(stage) released it.
+  bool WaitWhileHeld(const std::string& what, int stage = 0);
   Status InjectedFailure(const std::string& kind);
   void UpdateBackupMetrics();
   Status PruneBackups();
@@ -212,7 +218,8 @@ class PipelineService {
   std::condition_variable faults_changed_;
   std::uint64_t next_fault_ = 1;
   // What the fault hooks read, under mutex_.
-  std::map<int, double> stage_slowdown_;  // stage -> factor (0: hang)
+  std::map<int, double> stage_slowdown_;         // stage -> factor (0: hang)
+  std::map<int, std::uint64_t> stage_restarts_;  // stage -> times RestartStage ran
   double error_share_ = 0;
   int error_stage_ = 0;
   Duration inference_delay_{};
