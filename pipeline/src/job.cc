@@ -88,6 +88,37 @@ Status ReadInteger(const json& object, const std::string& prefix, const char* na
   return Status::Ok();
 }
 
+Status ReadCsvDataset(const json& value, JobRequest* request) {
+  for (const auto& [name, field] : value.items()) {
+    if (name != "csv" && name != "target") {
+      return FieldError("dataset." + name,
+                        "not allowed with csv (a CSV dataset takes csv and target only)");
+    }
+  }
+  const json& csv = value.at("csv");
+  if (!csv.is_string() || csv.get_ref<const std::string&>().empty() ||
+      csv.get_ref<const std::string&>().size() > 512) {
+    return FieldError("dataset.csv", "expected a path of 1 to 512 characters, got " + Shown(csv));
+  }
+  const std::string& path = csv.get_ref<const std::string&>();
+  // Only files inside the dataset directory: no absolute paths, no "..".
+  bool parent = path == ".." || path.rfind("../", 0) == 0 ||
+                path.find("/../") != std::string::npos ||
+                (path.size() >= 3 && path.compare(path.size() - 3, 3, "/..") == 0);
+  if (path.front() == '/' || parent || path.find('\0') != std::string::npos) {
+    return FieldError("dataset.csv",
+                      "must be a relative path inside the dataset directory, got " + Shown(csv));
+  }
+  request->csv = path;
+  if (const auto target = value.find("target"); target != value.end()) {
+    if (!target->is_string() || target->get_ref<const std::string&>().empty()) {
+      return FieldError("dataset.target", "expected a column name, got " + Shown(*target));
+    }
+    request->csv_target = target->get<std::string>();
+  }
+  return Status::Ok();
+}
+
 Status ReadDataset(const json& value, gpu::DatasetSpec* spec) {
   if (!value.is_object()) return FieldError("dataset", "expected an object, got " + Shown(value));
   FD_RETURN_IF_ERROR(CheckKnownFields(
@@ -170,19 +201,27 @@ Result<JobRequest> ParseJobRequest(std::string_view body) {
   }
   const auto dataset = document.find("dataset");
   if (dataset == document.end()) return FieldError("dataset", "required");
-  FD_RETURN_IF_ERROR(ReadDataset(*dataset, &request.dataset));
+  if (dataset->is_object() && dataset->contains("csv")) {
+    FD_RETURN_IF_ERROR(ReadCsvDataset(*dataset, &request));
+  } else {
+    FD_RETURN_IF_ERROR(ReadDataset(*dataset, &request.dataset));
+  }
   return request;
 }
 
 std::string JobRequestToJson(const JobRequest& request) {
-  json out = {{"mode", gpu::ModeName(request.mode)},
-              {"dataset",
-               {{"samples", request.dataset.samples},
-                {"features", request.dataset.features},
-                {"informative", request.dataset.informative},
-                {"decoys", request.dataset.decoys},
-                {"noise", request.dataset.noise},
-                {"seed", request.dataset.seed}}}};
+  json out = {{"mode", gpu::ModeName(request.mode)}};
+  if (!request.csv.empty()) {
+    out["dataset"] = {{"csv", request.csv}};
+    if (!request.csv_target.empty()) out["dataset"]["target"] = request.csv_target;
+  } else {
+    out["dataset"] = {{"samples", request.dataset.samples},
+                      {"features", request.dataset.features},
+                      {"informative", request.dataset.informative},
+                      {"decoys", request.dataset.decoys},
+                      {"noise", request.dataset.noise},
+                      {"seed", request.dataset.seed}};
+  }
   if (!request.idempotency_key.empty()) out["idempotency_key"] = request.idempotency_key;
   return out.dump();
 }

@@ -48,6 +48,8 @@ int main(int argc, char** argv) {
   std::string port_file, log_format = "human";
   int http_port = 0, gpu_exporter_port = 0, grpc_port = 0, ready_fd = -1;
   app.add_option("--data-dir", options.data_dir, "job database, metamodel and backups")->required();
+  app.add_option("--csv-dir", options.csv_dir,
+                 "CSV datasets jobs may name (default: DATA_DIR/datasets)");
   app.add_option("--listen", listen, "address to listen on (loopback unless you mean it)");
   app.add_option("--http-port", http_port, "API and /metrics port (0: a free one)");
   app.add_option("--gpu-exporter-port", gpu_exporter_port, "GPU metrics port (0: a free one)");

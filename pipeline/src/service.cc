@@ -13,6 +13,7 @@
 #include "firedrill/gpu/dataset.h"
 #include "firedrill/gpu/selection.h"
 #include "firedrill/gpu/stage2.h"
+#include "firedrill/pipeline/csv.h"
 
 namespace firedrill::pipeline {
 namespace {
@@ -125,6 +126,7 @@ Status PipelineService::Open() {
         StatusCode::kUnavailable,
         "cannot create data directory " + (data / "backups").string() + ": " + error.message());
   }
+  if (options_.csv_dir.empty()) fs::create_directories(data / "datasets", error);
   FD_ASSIGN_OR_RETURN(store_, JobStore::Open((data / "jobs.db").string(), clock_));
 
   // The metamodel: the saved one, or a freshly pretrained one saved for next time.
@@ -209,8 +211,27 @@ std::shared_ptr<const gpu::Metamodel> PipelineService::metamodel() {
   return metamodel_;
 }
 
+fs::path PipelineService::CsvDirectory() const {
+  return options_.csv_dir.empty() ? fs::path(options_.data_dir) / "datasets"
+                                  : fs::path(options_.csv_dir);
+}
+
 Result<SubmitOutcome> PipelineService::Submit(const JobRequest& request) {
   FD_RETURN_IF_ERROR(InjectedFailure("database-unavailable"));
+  if (!request.csv.empty()) {
+    // The file must exist now and resolve (symbolic links included) inside
+    // the dataset directory; its contents are checked when the job runs.
+    std::error_code error;
+    const fs::path directory = fs::weakly_canonical(CsvDirectory(), error);
+    const fs::path file = fs::weakly_canonical(CsvDirectory() / request.csv, error);
+    const auto [end, rest] =
+        std::mismatch(directory.begin(), directory.end(), file.begin(), file.end());
+    if (error || end != directory.end() || !fs::is_regular_file(file, error)) {
+      return FD_STATUS(
+          StatusCode::kInvalidArgument,
+          "field 'dataset.csv': no file '" + request.csv + "' in " + CsvDirectory().string());
+    }
+  }
   {
     std::lock_guard lock(mutex_);
     if (draining_) {
@@ -344,12 +365,47 @@ void PipelineService::RunJob(const JobRecord& job, const std::string& worker) {
     job_finished_.notify_all();
   };
   if (!request.ok()) return fail("stored request no longer parses: " + request.status().ToString());
-  const gpu::DatasetSpec& spec = request->dataset;
+  // A CSV dataset is read into host memory first; its shape becomes the spec.
+  std::optional<CsvTable> table;
+  gpu::DatasetSpec spec = request->dataset;
+  if (!request->csv.empty()) {
+    Result<CsvTable> read =
+        ReadCsvFile((CsvDirectory() / request->csv).string(), request->csv_target);
+    if (!read.ok()) return fail(read.status().ToString());
+    table = std::move(read).value();
+    spec = gpu::DatasetSpec{.samples = table->samples,
+                            .features = table->feature_names.size(),
+                            .informative = 0,
+                            .decoys = 0,
+                            .noise = 0,
+                            .seed = request->dataset.seed};
+  }
+  // Generates the synthetic dataset, or uploads the CSV one, into `allocate`'s memory.
+  auto make_dataset = [&](bool from_arena, gpu::Backend backend) -> Result<gpu::Dataset> {
+    if (!table) {
+      return from_arena ? gpu::GenerateDataset(*device_, spec)
+                        : gpu::GenerateDataset(backend, spec);
+    }
+    gpu::Dataset dataset;
+    dataset.spec = spec;
+    FD_ASSIGN_OR_RETURN(
+        dataset.data,
+        from_arena ? device_->Allocate(table->data.size() * sizeof(float))
+                   : gpu::DeviceBuffer::Allocate(backend, table->data.size() * sizeof(float)));
+    FD_ASSIGN_OR_RETURN(
+        dataset.target,
+        from_arena ? device_->Allocate(table->target.size() * sizeof(float))
+                   : gpu::DeviceBuffer::Allocate(backend, table->target.size() * sizeof(float)));
+    FD_RETURN_IF_ERROR(dataset.data.Upload(table->data.data(), table->data.size() * sizeof(float)));
+    FD_RETURN_IF_ERROR(
+        dataset.target.Upload(table->target.data(), table->target.size() * sizeof(float)));
+    return dataset;
+  };
 
   // On the device when it has room and works; on the CPU otherwise, and say so.
   WaitWhileHeld("feeder");
   gpu::Device::BatchSlot slot = device_->AcquireBatch();
-  Result<gpu::Dataset> dataset = gpu::GenerateDataset(*device_, spec);
+  Result<gpu::Dataset> dataset = make_dataset(true, device_->backend());
   std::string fallback;
   if (!dataset.ok() && dataset.status().code() != StatusCode::kInvalidArgument) {
     fallback = dataset.status().code() == StatusCode::kResourceExhausted ? "out_of_memory"
@@ -358,7 +414,7 @@ void PipelineService::RunJob(const JobRecord& job, const std::string& worker) {
                                  " falls back to the CPU: " + dataset.status().ToString());
     metrics_.Counter("hsof_cpu_fallbacks_total", {{"reason", fallback}}).Increment();
     slot = gpu::Device::BatchSlot();
-    dataset = gpu::GenerateDataset(gpu::Backend::kCpu, spec);
+    dataset = make_dataset(false, gpu::Backend::kCpu);
   }
   if (!dataset.ok()) return fail(dataset.status().ToString());
 
@@ -468,6 +524,15 @@ void PipelineService::RunJob(const JobRecord& job, const std::string& worker) {
   }
   const json out = {
       {"selected", result->stage3.selected},
+      {"selected_names",
+       [&] {
+         json names = json::array();
+         if (table) {
+           for (std::uint32_t feature : result->stage3.selected)
+             names.push_back(table->feature_names[feature]);
+         }
+         return names;
+       }()},
       {"quality", result->quality},
       {"cv_r2", result->stage3.cv_r2},
       {"planted_recovered", planted},

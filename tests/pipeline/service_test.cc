@@ -7,6 +7,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -253,6 +254,45 @@ TEST_F(ServiceTest, BackupsRunOnScheduleAndKeepTheRetention) {
   EXPECT_FALSE(service_->BackupNow(&path).ok());
   EXPECT_NE(service_->metrics().Serialize().find("hsof_backup_failed_total 1"), std::string::npos);
   EXPECT_EQ(json::parse(HttpCall("GET", Url("/health/backup")).body)["status"], "WARNING");
+}
+
+// A job over a CSV file from the dataset directory: the selection names the
+// columns the target depends on.
+TEST_F(ServiceTest, ACsvDatasetRunsAndNamesTheColumnsItKept) {
+  Start();
+  std::mt19937 random(11);
+  std::normal_distribution<double> normal;
+  std::string text;
+  for (int f = 0; f < 40; ++f) text += "f" + std::to_string(f) + ",";
+  text += "y\n";
+  for (int row = 0; row < 3000; ++row) {
+    std::vector<double> x(40);
+    for (double& value : x) value = normal(random);
+    for (double value : x) text += std::to_string(value) + ",";
+    text += std::to_string(2 * x[3] - 1.5 * x[17] + x[29] * x[29] + 0.1 * normal(random)) + "\n";
+  }
+  std::ofstream(options_.data_dir + "/datasets/trial.csv") << text;
+
+  auto submitted = HttpCall("POST", Url("/v1/jobs"),
+                            R"({"mode": "fast", "dataset": {"csv": "trial.csv", "target": "y"}})");
+  ASSERT_EQ(submitted.status, 202) << submitted.body;
+  auto job = service_->WaitForJob(json::parse(submitted.body)["id"], 10min);
+  ASSERT_TRUE(job.ok());
+  ASSERT_EQ(job->state, JobState::kCompleted) << job->error;
+  const json result = json::parse(job->result_json);
+  const auto names = result["selected_names"].get<std::vector<std::string>>();
+  for (const char* wanted : {"f3", "f17", "f29"}) {
+    EXPECT_NE(std::find(names.begin(), names.end(), wanted), names.end())
+        << wanted << " not in " << result["selected_names"];
+  }
+  EXPECT_GT(result["cv_r2"].get<double>(), 0.9);
+  EXPECT_EQ(result["stage_features"][0], 40);
+
+  auto missing = HttpCall("POST", Url("/v1/jobs"), R"({"dataset": {"csv": "nope.csv"}})");
+  EXPECT_EQ(missing.status, 400);
+  EXPECT_NE(missing.body.find("no file 'nope.csv'"), std::string::npos) << missing.body;
+  std::filesystem::create_symlink("/etc/hostname", options_.data_dir + "/datasets/escape.csv");
+  EXPECT_EQ(HttpCall("POST", Url("/v1/jobs"), R"({"dataset": {"csv": "escape.csv"}})").status, 400);
 }
 
 // A dataset past the arena's budget runs on the CPU instead, and says so in

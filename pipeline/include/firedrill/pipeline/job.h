@@ -6,6 +6,9 @@
 //    "dataset": {"samples": 10000, "features": 1000, "informative": 20,
 //                "decoys": 20, "noise": 0.1, "seed": 1}}
 //
+// or, for a CSV file in the pipeline's dataset directory,
+//    "dataset": {"csv": "sales/2026-11.csv", "target": "revenue"}
+//
 // Unknown fields, wrong types and out-of-range values are errors that name
 // the field; nothing is guessed.
 #pragma once
@@ -30,7 +33,11 @@ inline constexpr std::uint64_t kMaxDatasetValues = 10'000'000'000ull;
 struct JobRequest {
   std::string idempotency_key;  // empty: none given
   gpu::Mode mode = gpu::Mode::kBalanced;
-  gpu::DatasetSpec dataset;
+  gpu::DatasetSpec dataset;  // a synthetic dataset, unless `csv` is set
+  // A CSV file in the pipeline's dataset directory (a relative path without
+  // ".."), and the name of its target column (empty: the last column).
+  std::string csv;
+  std::string csv_target;
 };
 
 // Parses and validates a JSON body. Errors (kInvalidArgument) read

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -28,7 +29,8 @@
 namespace firedrill::pipeline {
 
 struct ServiceOptions {
-  std::string data_dir;                                    // jobs.db, metamodel.txt, backups/
+  std::string data_dir;  // jobs.db, metamodel.txt, backups/
+  std::string csv_dir;   // CSV datasets jobs may name; empty: data_dir/datasets
   gpu::BackendChoice backend = gpu::BackendChoice::kAuto;  // auto: CUDA, else the simulated device
   int workers = 2;
   int max_concurrent_batches = 2;
@@ -149,6 +151,7 @@ class PipelineService {
   // service's clock: in tests, advancing a simulated clock runs them.
   void ScheduleTick();
   void Tick();
+  std::filesystem::path CsvDirectory() const;
   void UpdateTelemetry();
   void ProtectFromHeat(double temperature_c);
   // Undoes the faults whose leases have lapsed, or all of them.
