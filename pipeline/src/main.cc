@@ -90,6 +90,16 @@ int main(int argc, char** argv) {
   options.backup_interval = *interval;
   firedrill::gpu::ParseBackendChoice(backend, &options.backend);
 
+  std::string faults_token;
+  if (enable_faults) {
+    const char* token = std::getenv("HSOF_FAULTS_TOKEN");
+    if (token == nullptr || std::string_view(token).size() < 16) {
+      return Fail(
+          "--enable-faults needs HSOF_FAULTS_TOKEN set to a token of at least 16 characters", 2);
+    }
+    faults_token = token;
+  }
+
   // Signals are taken by sigwait below; block them before any thread starts.
   sigset_t signals;
   sigemptyset(&signals);
@@ -118,15 +128,6 @@ int main(int argc, char** argv) {
       });
   if (!exporter.ok()) return Fail("GPU exporter listener: " + exporter.status().ToString(), 4);
 
-  std::string faults_token;
-  if (enable_faults) {
-    const char* token = std::getenv("HSOF_FAULTS_TOKEN");
-    if (token == nullptr || std::string_view(token).size() < 16) {
-      return Fail(
-          "--enable-faults needs HSOF_FAULTS_TOKEN set to a token of at least 16 characters", 2);
-    }
-    faults_token = token;
-  }
   auto grpc = pipeline::GrpcServer::Start(**service, listen, grpc_port, faults_token);
   if (!grpc.ok()) return Fail("gRPC listener: " + grpc.status().ToString(), 4);
 

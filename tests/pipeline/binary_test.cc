@@ -1,0 +1,162 @@
+// The real hsof-pipeline binary on loopback, CPU backend: jobs over HTTP and
+// gRPC complete with sensible quality, and the Faults service exists only
+// with --enable-faults and answers only with its token.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "../net/http_client.h"
+#include "hsof/v1/pipeline.grpc.pb.h"
+
+namespace {
+
+namespace pb = ::hsof::v1;
+using firedrill::testing::HttpCall;
+using nlohmann::json;
+
+struct Pipeline {
+  pid_t pid = -1;
+  json ports;
+  std::string http() const {
+    return "http://127.0.0.1:" + std::to_string(ports["http"].get<int>());
+  }
+  std::string grpc() const { return "127.0.0.1:" + std::to_string(ports["grpc"].get<int>()); }
+};
+
+// Starts the binary with `flags` and reads its ready line from a pipe.
+Pipeline Spawn(const std::string& directory, std::vector<std::string> flags,
+               const char* token = nullptr) {
+  int fds[2];
+  EXPECT_EQ(pipe(fds), 0);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    freopen((directory + "/pipeline.log").c_str(), "a", stderr);
+    if (token) setenv("HSOF_FAULTS_TOKEN", token, 1);
+    flags.insert(flags.begin(),
+                 {"hsof-pipeline", "--data-dir", directory, "--ready-fd", std::to_string(fds[1])});
+    std::vector<char*> argv;
+    for (std::string& flag : flags) argv.push_back(flag.data());
+    argv.push_back(nullptr);
+    execv(HSOF_PIPELINE_BINARY, argv.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  std::string line;
+  char c;
+  while (read(fds[0], &c, 1) == 1 && c != '\n') line += c;
+  close(fds[0]);
+  Pipeline pipeline;
+  pipeline.pid = pid;
+  pipeline.ports = json::parse(line, nullptr, false);
+  EXPECT_FALSE(pipeline.ports.is_discarded()) << "hsof-pipeline did not start: '" << line << "'";
+  return pipeline;
+}
+
+int Terminate(const Pipeline& pipeline) {
+  kill(pipeline.pid, SIGTERM);
+  int status = 0;
+  waitpid(pipeline.pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+class BinaryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/firedrill-binary-XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    directory_ = pattern;
+  }
+  void TearDown() override { std::filesystem::remove_all(directory_); }
+  std::string directory_;
+};
+
+TEST_F(BinaryTest, JobsOverHttpAndGrpcCompleteOnTheCpuBackend) {
+  const Pipeline pipeline = Spawn(directory_, {"--backend", "cpu", "--workers", "2"});
+  ASSERT_FALSE(pipeline.ports.is_discarded());
+
+  auto http = HttpCall("POST", pipeline.http() + "/v1/jobs",
+                       R"({"idempotency_key": "over-http", "mode": "fast",
+                           "dataset": {"samples": 4000, "features": 400, "informative": 8, "decoys": 4}})");
+  ASSERT_EQ(http.status, 202) << http.body;
+
+  auto stub = pb::Pipeline::NewStub(
+      grpc::CreateChannel(pipeline.grpc(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  pb::SubmitJobRequest request;
+  request.set_idempotency_key("over-grpc");
+  request.set_mode(pb::MODE_BALANCED);
+  request.mutable_dataset()->set_samples(4000);
+  request.mutable_dataset()->set_features(400);
+  request.mutable_dataset()->set_informative(8);
+  request.mutable_dataset()->set_decoys(4);
+  pb::SubmitJobResponse submitted;
+  ASSERT_TRUE(stub->SubmitJob(&context, request, &submitted).ok());
+
+  for (std::int64_t id : {json::parse(http.body)["id"].get<std::int64_t>(), submitted.job().id()}) {
+    auto job = HttpCall("GET", pipeline.http() + "/v1/jobs/" + std::to_string(id) + "?wait=60s");
+    ASSERT_EQ(job.status, 200);
+    const json body = json::parse(job.body);
+    ASSERT_EQ(body["state"], "completed") << job.body;
+    EXPECT_EQ(body["result"]["backend"], "cpu");
+    EXPECT_GT(body["result"]["quality"].get<double>(), 0.8) << job.body;
+    EXPECT_GE(body["result"]["planted_recovered"].get<int>(), 7);
+  }
+  EXPECT_EQ(json::parse(HttpCall("GET", pipeline.http() + "/health")
+                            .body)["components"]["gpu"]["details"]["backend"],
+            "cpu");
+  EXPECT_EQ(Terminate(pipeline), 0);
+}
+
+TEST_F(BinaryTest, TheFaultsServiceNeedsTheFlagAndTheToken) {
+  auto start = [](const Pipeline& pipeline, const char* token) {
+    auto faults = pb::Faults::NewStub(
+        grpc::CreateChannel(pipeline.grpc(), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext context;
+    if (token) context.AddMetadata("x-firedrill-faults-token", token);
+    pb::FaultRequest request;
+    request.set_kind("exporter-down");
+    request.set_ttl_seconds(30);
+    pb::FaultLease lease;
+    return faults->StartFault(&context, request, &lease).error_code();
+  };
+  const char* token = "a-token-of-enough-length-42";
+  {
+    const Pipeline plain = Spawn(directory_, {"--backend", "cpu"}, token);
+    EXPECT_EQ(start(plain, token), grpc::StatusCode::UNIMPLEMENTED) << "no flag, no Faults service";
+    EXPECT_EQ(Terminate(plain), 0);
+  }
+  const Pipeline armed = Spawn(directory_, {"--backend", "cpu", "--enable-faults"}, token);
+  EXPECT_EQ(start(armed, nullptr), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(start(armed, "a-wrong-token-of-enough-length"), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(start(armed, token), grpc::StatusCode::OK);
+  auto scrape =
+      HttpCall("GET", "http://127.0.0.1:" + std::to_string(armed.ports["gpu_exporter"].get<int>()) +
+                          "/metrics");
+  EXPECT_EQ(scrape.status, 503);
+  EXPECT_EQ(Terminate(armed), 0);
+}
+
+TEST_F(BinaryTest, FaultsWithoutATokenRefuseToStart) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    freopen((directory_ + "/pipeline.log").c_str(), "a", stderr);
+    unsetenv("HSOF_FAULTS_TOKEN");
+    execl(HSOF_PIPELINE_BINARY, "hsof-pipeline", "--data-dir", directory_.c_str(),
+          "--enable-faults", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 2);
+}
+
+}  // namespace
