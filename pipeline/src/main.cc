@@ -20,6 +20,7 @@
 #include "firedrill/core/log.h"
 #include "firedrill/core/units.h"
 #include "firedrill/net/http_server.h"
+#include "firedrill/pipeline/config_file.h"
 #include "firedrill/pipeline/grpc_server.h"
 #include "firedrill/pipeline/service.h"
 
@@ -47,7 +48,12 @@ int main(int argc, char** argv) {
               backup_interval = "1h";
   std::string port_file, log_format = "human";
   int http_port = 0, gpu_exporter_port = 0, grpc_port = 0, ready_fd = -1;
+  std::string config_file;
   app.add_option("--data-dir", options.data_dir, "job database, metamodel and backups")->required();
+  app.add_option("--config", config_file,
+                 "YAML mapping of config keys (MAX_CONCURRENT_BATCHES: 4, ...); environment "
+                 "variables of the same "
+                 "names override it");
   app.add_option("--csv-dir", options.csv_dir,
                  "CSV datasets jobs may name (default: DATA_DIR/datasets)");
   app.add_option("--listen", listen, "address to listen on (loopback unless you mean it)");
@@ -111,8 +117,24 @@ int main(int argc, char** argv) {
   firedrill::Logger logger(
       std::cerr, clock,
       log_format == "json" ? firedrill::LogFormat::kJson : firedrill::LogFormat::kHuman);
+  std::vector<pipeline::ConfigSetting> settings;
+  if (!config_file.empty()) {
+    auto read = pipeline::ReadConfigFile(config_file);
+    if (!read.ok()) return Fail(std::string(read.status().message()), 2);
+    settings = std::move(read).value();
+  }
+  for (pipeline::ConfigSetting& setting : pipeline::ConfigFromEnvironment())
+    settings.push_back(std::move(setting));
+
   auto service = pipeline::PipelineService::Start(options, clock, logger);
   if (!service.ok()) return Fail(service.status().ToString(), 4);
+  for (const pipeline::ConfigSetting& setting : settings) {
+    auto applied = (*service)->SetConfig(setting.key, setting.value);
+    if (!applied.ok())
+      return Fail(setting.where + ": " + std::string(applied.status().message()), 2);
+    logger.Info("pipeline", "config",
+                {{"key", setting.key}, {"value", setting.value}, {"from", setting.where}});
+  }
   firedrill::net::HttpServerOptions http_options;
   http_options.host = listen;
   http_options.port = http_port;

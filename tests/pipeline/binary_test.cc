@@ -8,7 +8,10 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "../net/http_client.h"
 #include "hsof/v1/pipeline.grpc.pb.h"
@@ -30,7 +33,8 @@ struct Pipeline {
 
 // Starts the binary with `flags` and reads its ready line from a pipe.
 Pipeline Spawn(const std::string& directory, std::vector<std::string> flags,
-               const char* token = nullptr) {
+               const char* token = nullptr,
+               const std::map<std::string, std::string>& environment = {}) {
   int fds[2];
   EXPECT_EQ(pipe(fds), 0);
   const pid_t pid = fork();
@@ -38,6 +42,7 @@ Pipeline Spawn(const std::string& directory, std::vector<std::string> flags,
     close(fds[0]);
     freopen((directory + "/pipeline.log").c_str(), "a", stderr);
     if (token) setenv("HSOF_FAULTS_TOKEN", token, 1);
+    for (const auto& [name, value] : environment) setenv(name.c_str(), value.c_str(), 1);
     flags.insert(flags.begin(),
                  {"hsof-pipeline", "--data-dir", directory, "--ready-fd", std::to_string(fds[1])});
     std::vector<char*> argv;
@@ -140,6 +145,46 @@ TEST_F(BinaryTest, TheFaultsServiceNeedsTheFlagAndTheToken) {
                           "/metrics");
   EXPECT_EQ(scrape.status, 503);
   EXPECT_EQ(Terminate(armed), 0);
+}
+
+// The runbooks set MAX_CONCURRENT_BATCHES and friends in the environment;
+// a config file sets them too, and the environment wins.
+TEST_F(BinaryTest, ConfigComesFromAFileAndTheEnvironment) {
+  const std::string config = directory_ + "/pipeline.yaml";
+  std::ofstream(config) << "MAX_CONCURRENT_BATCHES: 3\nGPU_MEMORY_FRACTION: 0.25\n";
+  const Pipeline pipeline =
+      Spawn(directory_, {"--backend", "cpu", "--config", config}, nullptr,
+            {{"GPU_MEMORY_FRACTION", "0.5"}, {"ENABLE_THERMAL_PROTECTION", "false"}});
+  ASSERT_FALSE(pipeline.ports.is_discarded());
+  auto admin =
+      pb::Admin::NewStub(grpc::CreateChannel(pipeline.grpc(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  pb::ConfigValues values;
+  ASSERT_TRUE(admin->GetConfig(&context, pb::GetConfigRequest(), &values).ok());
+  EXPECT_EQ(values.values().at("MAX_CONCURRENT_BATCHES"), "3");
+  EXPECT_EQ(values.values().at("GPU_MEMORY_FRACTION"), "0.5");
+  EXPECT_EQ(values.values().at("ENABLE_THERMAL_PROTECTION"), "false");
+  EXPECT_EQ(Terminate(pipeline), 0);
+
+  // A bad value stops start-up with exit 2 and names where it came from.
+  std::ofstream(config) << "MAX_CONCURRENT_BATCHES: 3\nWORKERS: many\n";
+  const pid_t pid = fork();
+  if (pid == 0) {
+    freopen((directory_ + "/bad.log").c_str(), "w", stderr);
+    execl(HSOF_PIPELINE_BINARY, "hsof-pipeline", "--data-dir", directory_.c_str(), "--config",
+          config.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 2);
+  std::ifstream log(directory_ + "/bad.log");
+  std::stringstream text;
+  text << log.rdbuf();
+  EXPECT_NE(text.str().find(config + ":2:10: WORKERS: expected an integer in [0, 64], got 'many'"),
+            std::string::npos)
+      << text.str();
 }
 
 TEST_F(BinaryTest, FaultsWithoutATokenRefuseToStart) {
