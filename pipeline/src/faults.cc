@@ -1,6 +1,7 @@
 // The pipeline's in-process faults: each Start applies an effect and keeps
 // the action that undoes it; Stop, a lapsed lease and Stop() of the service
 // run that action. Hooks in service.cc read the effects under the lock.
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -264,17 +265,26 @@ Result<FaultLease> PipelineService::StartFault(const std::string& kind,
     lease.effect = key + " set to " + value + " (was " + previous + ")";
     undo = [this, key, previous] { (void)SetConfig(key, previous); };
   } else if (kind == "gpu-memory-leak") {
-    FD_RETURN_IF_ERROR(params.Allow({"perJob"}));
-    FD_ASSIGN_OR_RETURN(const std::uint64_t bytes, params.Bytes("perJob"));
+    FD_RETURN_IF_ERROR(params.Allow({"perJob", "rate"}));
+    if (params.Has("perJob") == params.Has("rate")) {
+      return ParamError(kind, "perJob",
+                        "give exactly one of perJob (size per job) and rate (size per second)");
+    }
+    const std::string which = params.Has("perJob") ? "perJob" : "rate";
+    FD_ASSIGN_OR_RETURN(const std::uint64_t bytes, params.Bytes(which));
     {
       std::lock_guard lock(mutex_);
-      leak_per_job_ = bytes;
+      (which == "perJob" ? leak_per_job_ : leak_per_second_) = bytes;
     }
-    lease.effect = "each job leaves " + std::to_string(bytes) + " bytes of device memory behind";
+    lease.effect =
+        which == "perJob"
+            ? "each job leaves " + std::to_string(bytes) + " bytes of device memory behind"
+            : "device memory leaks at " + std::to_string(bytes) + " bytes a second";
     undo = [this] {
       std::vector<gpu::DeviceBuffer> freed;
       std::lock_guard lock(mutex_);
       leak_per_job_ = 0;
+      leak_per_second_ = 0;
       freed.swap(leaked_);
     };
   } else if (kind == "gpu-memory-hog") {
@@ -296,10 +306,9 @@ Result<FaultLease> PipelineService::StartFault(const std::string& kind,
     }
     gpu::SimulatedDevice* simulated = device_->simulated();
     if (simulated == nullptr) {
-      return FD_STATUS(StatusCode::kUnimplemented,
-                       "thermal faults on a real GPU go through the telemetry overlay of the "
-                       "harness (issue 7); this "
-                       "pipeline runs without the simulated device");
+      // A real card is never heated or reclocked: its readings are overlaid
+      // and the slowdown comes through the device throttle.
+      return StartFault("telemetry-overlay", values, ttl);
     }
     // A cooling loss that brings even the idle die to the target: the model
     // heats with its time constant and throttles past its slowdown threshold.
@@ -314,6 +323,77 @@ Result<FaultLease> PipelineService::StartFault(const std::string& kind,
       simulated->SetCoolingLoss(1);
       if (slowdown > 0) (void)device_->SetThrottle(1);
     };
+  } else if (kind == "telemetry-overlay") {
+    FD_RETURN_IF_ERROR(
+        params.Allow({"temperature", "rampTime", "throttleReasons", "clockFactor", "slowdown"}));
+    Overlay overlay;
+    {
+      std::lock_guard lock(mutex_);
+      overlay.from_c =
+          last_temperature_c_ > 0 ? last_temperature_c_ : gpu::ThermalModel{}.ambient_c;
+    }
+    overlay.to_c = overlay.from_c;
+    if (params.Has("temperature")) {
+      FD_ASSIGN_OR_RETURN(overlay.to_c, params.Number("temperature", 20, 110));
+    }
+    if (params.Has("rampTime")) {
+      FD_ASSIGN_OR_RETURN(overlay.ramp, params.Time("rampTime"));
+    }
+    if (params.Has("clockFactor")) {
+      FD_ASSIGN_OR_RETURN(overlay.clock_factor, params.Number("clockFactor", 0.05, 1));
+    }
+    if (params.Has("throttleReasons")) {
+      // Names or numbers, comma-separated: sw_thermal, hw_thermal, power_cap.
+      FD_ASSIGN_OR_RETURN(const std::string text, params.Text("throttleReasons"));
+      std::uint64_t mask = 0;
+      for (std::size_t start = 0; start <= text.size();) {
+        const std::size_t comma = std::min(text.find(',', start), text.size());
+        const std::string name = text.substr(start, comma - start);
+        start = comma + 1;
+        if (name == "sw_thermal") {
+          mask |= gpu::kClockEventSwThermalSlowdown;
+        } else if (name == "hw_thermal") {
+          mask |= gpu::kClockEventHwThermalSlowdown;
+        } else if (name == "power_cap") {
+          mask |= gpu::kClockEventSwPowerCap;
+        } else {
+          std::uint64_t number = 0;
+          const auto [end, error] = std::from_chars(name.data(), name.data() + name.size(), number);
+          if (name.empty() || error != std::errc() || end != name.data() + name.size()) {
+            return ParamError(
+                kind, "throttleReasons",
+                "expected sw_thermal, hw_thermal, power_cap or a number, got '" + name + "'");
+          }
+          mask |= number;
+        }
+      }
+      overlay.reasons = mask;
+    }
+    double slowdown = 0;
+    if (params.Has("slowdown")) {
+      FD_ASSIGN_OR_RETURN(slowdown, params.Ratio("slowdown"));
+      if (slowdown >= 1) return ParamError(kind, "slowdown", "must be under 100%");
+    }
+    overlay.started = clock_.Now();
+    {
+      std::lock_guard lock(mutex_);
+      if (overlay_)
+        return FD_STATUS(StatusCode::kAlreadyExists, "a telemetry overlay is already in force");
+      overlay_ = overlay;
+    }
+    if (slowdown > 0) FD_RETURN_IF_ERROR(device_->SetThrottle(1 - slowdown));
+    char text[160];
+    std::snprintf(text, sizeof(text),
+                  "telemetry reads %.1f C rising to %.1f C; clocks x%.2f; work %.0f%% slower",
+                  overlay.from_c, overlay.to_c, overlay.clock_factor, slowdown * 100);
+    lease.effect = text;
+    undo = [this, slowdown] {
+      {
+        std::lock_guard lock(mutex_);
+        overlay_.reset();
+      }
+      if (slowdown > 0) (void)device_->SetThrottle(1);
+    };
   } else {
     return FD_STATUS(
         StatusCode::kInvalidArgument,
@@ -321,7 +401,8 @@ Result<FaultLease> PipelineService::StartFault(const std::string& kind,
             "' (the pipeline's: stage-stall, error-injection, inference-delay, "
             "metamodel-corruption, "
             "exporter-down, database-unavailable, backup-target-failure, backup-scheduler-stop, "
-            "config-fault, gpu-memory-leak, gpu-memory-hog, thermal, feeder-stall)");
+            "config-fault, gpu-memory-leak, gpu-memory-hog, thermal, telemetry-overlay, "
+            "feeder-stall)");
   }
 
   std::lock_guard lock(mutex_);

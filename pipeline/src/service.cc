@@ -604,6 +604,18 @@ void PipelineService::Tick() {
 
 void PipelineService::UpdateTelemetry() {
   const MonotonicTime now = clock_.Now();
+  std::uint64_t leak = 0;
+  {
+    std::lock_guard lock(mutex_);
+    leak = static_cast<std::uint64_t>(static_cast<double>(leak_per_second_) *
+                                      Seconds(now - last_tick_));
+  }
+  if (leak > 0) {
+    // The leak fault at a rate: device memory taken each tick and never given back.
+    Result<gpu::DeviceBuffer> leaked = device_->Allocate(leak);
+    std::lock_guard lock(mutex_);
+    if (leaked.ok() && leak_per_second_ > 0) leaked_.push_back(std::move(leaked).value());
+  }
   double utilization = 0;
   {
     std::lock_guard lock(mutex_);
@@ -634,6 +646,27 @@ void PipelineService::UpdateTelemetry() {
       source = "nvml";
     }
   }
+  {
+    std::lock_guard lock(mutex_);
+    if (source != "none") last_temperature_c_ = telemetry.temperature_c.value;
+    if (overlay_) {
+      // The overlay fault: what the monitoring sees, on any backend.
+      const double progress =
+          overlay_->ramp > Duration::zero()
+              ? std::clamp(Seconds(now - overlay_->started) / Seconds(overlay_->ramp), 0.0, 1.0)
+              : 1.0;
+      gpu::TelemetryOverlay overlay;
+      overlay.temperature_c = overlay_->from_c + (overlay_->to_c - overlay_->from_c) * progress;
+      if (overlay_->clock_factor != 1) {
+        const double base = telemetry.sm_clock_mhz.value > 0 ? telemetry.sm_clock_mhz.value
+                                                             : gpu::ThermalModel{}.sm_clock_mhz;
+        overlay.sm_clock_mhz = base * overlay_->clock_factor;
+      }
+      overlay.clock_event_reasons = overlay_->reasons;
+      gpu::ApplyOverlay(overlay, &telemetry);
+      if (source == "none") source = "overlay";
+    }
+  }
   if (source != "none") ProtectFromHeat(telemetry.temperature_c.value);
   // Memory is the arena's: what the pipeline holds against what it may hold.
   metrics_.Gauge("hsof_gpu_memory_used_bytes", kGpu0)
@@ -646,6 +679,8 @@ void PipelineService::UpdateTelemetry() {
   if (source != "none") {
     metrics_.Gauge("hsof_gpu_temperature_celsius", kGpu0).Set(telemetry.temperature_c.value);
     metrics_.Gauge("hsof_gpu_power_watts", kGpu0).Set(telemetry.power_watts.value);
+    metrics_.Gauge("hsof_gpu_sm_clock_mhz", kGpu0).Set(telemetry.sm_clock_mhz.value);
+    metrics_.Gauge("hsof_gpu_clock_event_reasons", kGpu0).Set(telemetry.clock_event_reasons.value);
   }
   metrics_
       .Gauge("hsof_gpu_info", {{"gpu_id", "0"},

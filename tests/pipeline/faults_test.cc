@@ -213,6 +213,49 @@ TEST_F(FaultsTest, ACoolingFailureHeatsTheSimulatedDeviceAndProtectionCutsConcur
   EXPECT_EQ(service_->Health().components[0].status, HealthStatus::kHealthy);
 }
 
+// What the monitoring sees, on any backend: a temperature ramp, throttle
+// reasons and a clock factor, with the slowdown through the device throttle.
+TEST_F(FaultsTest, ATelemetryOverlayRampsTheReadingsAndSlowsTheDevice) {
+  clock_.Advance(1s);
+  pb::FaultLease lease;
+  ASSERT_TRUE(Start("telemetry-overlay",
+                    {{"temperature", "90"},
+                     {"rampTime", "60s"},
+                     {"throttleReasons", "sw_thermal,hw_thermal"},
+                     {"clockFactor", "0.5"},
+                     {"slowdown", "30%"}},
+                    600, &lease)
+                  .ok());
+  EXPECT_DOUBLE_EQ(service_->device().throttle(), 0.7);
+  for (int s = 0; s < 30; ++s) clock_.Advance(1s);
+  const std::string halfway = Metrics();
+  EXPECT_NE(halfway.find("hsof_gpu_clock_event_reasons{gpu_id=\"0\"} 96"), std::string::npos)
+      << halfway;
+  EXPECT_NE(halfway.find("hsof_gpu_sm_clock_mhz{gpu_id=\"0\"} 990"), std::string::npos);
+  for (int s = 0; s < 40; ++s) clock_.Advance(1s);
+  EXPECT_TRUE(Has("hsof_gpu_temperature_celsius{gpu_id=\"0\"} 90"));
+  // Thermal protection reacts to what the telemetry says.
+  EXPECT_EQ(service_->Health().components[0].message,
+            "thermal protection: concurrency cut to 1 batch until the device cools");
+  ASSERT_TRUE(Stop(lease.id()).ok());
+  EXPECT_DOUBLE_EQ(service_->device().throttle(), 1.0);
+  clock_.Advance(1s);
+  EXPECT_FALSE(Has("hsof_gpu_temperature_celsius{gpu_id=\"0\"} 90"));
+  EXPECT_TRUE(Has("hsof_gpu_clock_event_reasons{gpu_id=\"0\"} 0"));
+}
+
+TEST_F(FaultsTest, AMemoryLeakAtARateGrowsUntilTheFaultEnds) {
+  pb::FaultLease lease;
+  ASSERT_TRUE(Start("gpu-memory-leak", {{"rate", "1MiB"}}, 600, &lease).ok());
+  for (int s = 0; s < 10; ++s) clock_.Advance(1s);
+  EXPECT_EQ(service_->device().memory_used(), 10u << 20);
+  ASSERT_TRUE(Stop(lease.id()).ok());
+  EXPECT_EQ(service_->device().memory_used(), 0u);
+  EXPECT_EQ(
+      Start("gpu-memory-leak", {{"rate", "1MiB"}, {"perJob", "1MiB"}}, 600, &lease).error_code(),
+      grpc::StatusCode::INVALID_ARGUMENT);
+}
+
 TEST_F(FaultsTest, BadFaultsAreInvalidArgumentsThatSayWhy) {
   pb::FaultLease lease;
   grpc::Status status = Start("meteor-strike", {}, 10, &lease);

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -230,6 +231,19 @@ class PipelineService {
   std::uint64_t leak_per_job_ = 0;
   std::vector<gpu::DeviceBuffer> leaked_;
   double backup_age_override_ = -1;  // seconds; reported age of the last backup
+  // A telemetry overlay fault: readings ramp from `from_c` to `to_c` over
+  // `ramp`, clocks scale by `clock_factor`, reasons are replaced.
+  struct Overlay {
+    double from_c = 0;
+    double to_c = 0;
+    MonotonicTime started{};
+    Duration ramp{};
+    double clock_factor = 1;
+    std::optional<std::uint64_t> reasons;
+  };
+  std::optional<Overlay> overlay_;
+  double last_temperature_c_ = 0;
+  std::uint64_t leak_per_second_ = 0;
   std::uint64_t fault_random_ = 0x9e3779b97f4a7c15ull;
 };
 
