@@ -336,11 +336,13 @@ Result<Stage2Result> RunStage2(const DeviceBuffer& data, const DeviceBuffer& tar
     for (int b = 0; b < options.batch; ++b) {
       for (int m : rollouts[b].members) masks[b * count + m] = 1;
     }
-    const auto started = std::chrono::steady_clock::now();
+    const MonotonicTime started =
+        options.clock ? options.clock->Now() : std::chrono::steady_clock::now();
     if (options.before_batch) options.before_batch();
     FD_RETURN_IF_ERROR(scorer.Score(masks, options.batch, &descriptors, &scores));
-    result.batch_seconds.push_back(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    const MonotonicTime finished =
+        options.clock ? options.clock->Now() : std::chrono::steady_clock::now();
+    result.batch_seconds.push_back(std::chrono::duration<double>(finished - started).count());
 
     double total = 0;
     for (int b = 0; b < options.batch; ++b) {

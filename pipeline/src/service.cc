@@ -474,6 +474,7 @@ void PipelineService::RunJob(const JobRecord& job, const std::string& worker) {
     selection.stage1.keep_ratio = stage1_keep_ratio_;
     selection.stage2.batch = std::max(selection.stage2.trees, metamodel_batch_);
   }
+  selection.stage2.clock = &clock_;
   selection.stage2.before_batch = [this] {
     Duration delay;
     {

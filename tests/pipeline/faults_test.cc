@@ -256,6 +256,52 @@ TEST_F(FaultsTest, AMemoryLeakAtARateGrowsUntilTheFaultEnds) {
       grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+// Each metamodel batch waits the delay on the service's clock, inside the
+// batch's timing, so the latency histogram shows it.
+TEST_F(FaultsTest, InferenceDelayShowsInTheLatencyHistogram) {
+  pb::FaultLease lease;
+  ASSERT_TRUE(Start("inference-delay", {{"delay", "20ms"}}, 600, &lease).ok());
+  const std::int64_t id = Submit("slow-inference");
+  // Stage 2 of a fast job scores 16 batches; each sleeps 20 ms on the clock,
+  // which moves only when the worker is asleep on it.
+  while (service_->GetJob(id)->state != JobState::kCompleted) {
+    if (clock_.Sleepers() > 0) {
+      clock_.Advance(20ms);
+    } else {
+      std::this_thread::yield();
+    }
+  }
+  const std::string metrics = Metrics();
+  EXPECT_NE(metrics.find("hsof_metamodel_inference_latency_seconds_bucket{le=\"0.01\"} 0"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("hsof_metamodel_inference_latency_seconds_count 16"), std::string::npos);
+}
+
+// Scheduled backups stop, and the last success can be made to look old:
+// what BackupOverdue (time() - last success > 1 day) reads.
+TEST_F(FaultsTest, TheBackupSchedulerStopsAndTheLastSuccessAges) {
+  ASSERT_TRUE(service_->TriggerBackup().ok());
+  pb::FaultLease lease;
+  ASSERT_TRUE(Start("backup-scheduler-stop", {{"lastSuccessAge", "26h"}}, 7200, &lease).ok());
+  for (int minute = 0; minute < 90; ++minute) clock_.Advance(std::chrono::minutes(1));
+  std::ptrdiff_t files =
+      std::distance(std::filesystem::directory_iterator(options_.data_dir + "/backups"),
+                    std::filesystem::directory_iterator());
+  EXPECT_EQ(files, 1) << "no scheduled backup while the fault holds";
+  const double now = std::chrono::duration<double>(clock_.WallNow().time_since_epoch()).count();
+  char expected[96];
+  std::snprintf(expected, sizeof(expected), "hsof_last_successful_backup_timestamp %.0f",
+                now - 26 * 3600);
+  EXPECT_NE(Metrics().find(expected), std::string::npos) << expected << "\n" << Metrics();
+  ASSERT_TRUE(Stop(lease.id()).ok());
+  // The overdue backup runs at the first tick after the scheduler resumes.
+  for (int minute = 0; minute < 30; ++minute) clock_.Advance(std::chrono::minutes(1));
+  files = std::distance(std::filesystem::directory_iterator(options_.data_dir + "/backups"),
+                        std::filesystem::directory_iterator());
+  EXPECT_EQ(files, 2) << "the scheduler runs again";
+}
+
 TEST_F(FaultsTest, BadFaultsAreInvalidArgumentsThatSayWhy) {
   pb::FaultLease lease;
   grpc::Status status = Start("meteor-strike", {}, 10, &lease);

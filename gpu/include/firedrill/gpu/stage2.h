@@ -17,6 +17,7 @@
 #include <functional>
 #include <vector>
 
+#include "firedrill/core/clock.h"
 #include "firedrill/core/status.h"
 #include "firedrill/gpu/buffer.h"
 #include "firedrill/gpu/metamodel.h"
@@ -44,6 +45,9 @@ struct Stage2Options {
   // Called before each batch is scored, inside its timing: where a fault
   // delays inference the way a slow or contended device would.
   std::function<void()> before_batch = nullptr;
+  // Times the batches; null: the steady clock. The pipeline passes its own,
+  // so that simulated time drives what the latency histogram shows.
+  const Clock* clock = nullptr;
 };
 
 struct Stage2Result {
