@@ -275,19 +275,27 @@ firedrill::gpu::DeviceInfo Device(Backend backend) {
                                           : firedrill::gpu::BackendChoice::kCpu);
 }
 
-void ComputeBurn(benchmark::State& state, Backend backend) {
+// A burn for half a second per iteration, timed by the burn itself;
+// reports FLOP/s over the busy time.
+template <auto Burn>
+void RunBurn(benchmark::State& state, Backend backend) {
   if (backend == Backend::kCuda && !HaveCuda()) return state.SkipWithError("no CUDA device");
   firedrill::RealClock clock;
   const auto device = Device(backend);
   double flops = 0, seconds = 0;
   for (auto _ : state) {
-    auto result = firedrill::gpu::ComputeBurn(device, clock, 500ms, 1.0);
+    auto result = Burn(device, clock, 500ms, 1.0);
     if (!result.ok()) return state.SkipWithError(result.status().ToString().c_str());
     flops += result->flops;
     seconds += result->seconds;
     state.SetIterationTime(result->seconds);
   }
   state.counters["flop_per_second"] = flops / seconds;
+}
+
+// FP32 multiply-adds.
+void ComputeBurn(benchmark::State& state, Backend backend) {
+  RunBurn<firedrill::gpu::ComputeBurn>(state, backend);
 }
 BENCHMARK_CAPTURE(ComputeBurn, cpu, Backend::kCpu)
     ->UseManualTime()
@@ -300,18 +308,7 @@ BENCHMARK_CAPTURE(ComputeBurn, cuda, Backend::kCuda)
 
 // Matrix products: cuBLAS BF16 on the tensor cores, or blocked FP32 on the CPU.
 void TensorBurn(benchmark::State& state, Backend backend) {
-  if (backend == Backend::kCuda && !HaveCuda()) return state.SkipWithError("no CUDA device");
-  firedrill::RealClock clock;
-  const auto device = Device(backend);
-  double flops = 0, seconds = 0;
-  for (auto _ : state) {
-    auto result = firedrill::gpu::TensorBurn(device, clock, 500ms, 1.0);
-    if (!result.ok()) return state.SkipWithError(result.status().ToString().c_str());
-    flops += result->flops;
-    seconds += result->seconds;
-    state.SetIterationTime(result->seconds);
-  }
-  state.counters["flop_per_second"] = flops / seconds;
+  RunBurn<firedrill::gpu::TensorBurn>(state, backend);
 }
 BENCHMARK_CAPTURE(TensorBurn, cpu, Backend::kCpu)
     ->UseManualTime()

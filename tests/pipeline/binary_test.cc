@@ -15,6 +15,7 @@
 
 #include "../net/http_client.h"
 #include "hsof/v1/pipeline.grpc.pb.h"
+#include "spawn.h"
 
 namespace {
 
@@ -22,53 +23,15 @@ namespace pb = ::hsof::v1;
 using firedrill::testing::HttpCall;
 using nlohmann::json;
 
-struct Pipeline {
-  pid_t pid = -1;
-  json ports;
-  std::string http() const {
-    return "http://127.0.0.1:" + std::to_string(ports["http"].get<int>());
-  }
-  std::string grpc() const { return "127.0.0.1:" + std::to_string(ports["grpc"].get<int>()); }
-};
+using Pipeline = firedrill::testing::SpawnedPipeline;
 
-// Starts the binary with `flags` and reads its ready line from a pipe.
-Pipeline Spawn(const std::string& directory, std::vector<std::string> flags,
-               const char* token = nullptr,
-               const std::map<std::string, std::string>& environment = {}) {
-  int fds[2];
-  EXPECT_EQ(pipe(fds), 0);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    close(fds[0]);
-    freopen((directory + "/pipeline.log").c_str(), "a", stderr);
-    if (token) setenv("HSOF_FAULTS_TOKEN", token, 1);
-    for (const auto& [name, value] : environment) setenv(name.c_str(), value.c_str(), 1);
-    flags.insert(flags.begin(),
-                 {"hsof-pipeline", "--data-dir", directory, "--ready-fd", std::to_string(fds[1])});
-    std::vector<char*> argv;
-    for (std::string& flag : flags) argv.push_back(flag.data());
-    argv.push_back(nullptr);
-    execv(HSOF_PIPELINE_BINARY, argv.data());
-    _exit(127);
-  }
-  close(fds[1]);
-  std::string line;
-  char c;
-  while (read(fds[0], &c, 1) == 1 && c != '\n') line += c;
-  close(fds[0]);
-  Pipeline pipeline;
-  pipeline.pid = pid;
-  pipeline.ports = json::parse(line, nullptr, false);
-  EXPECT_FALSE(pipeline.ports.is_discarded()) << "hsof-pipeline did not start: '" << line << "'";
-  return pipeline;
+Pipeline Spawn(const std::string& directory, const std::vector<std::string>& flags,
+               const char* token = nullptr, std::map<std::string, std::string> environment = {}) {
+  if (token) environment["HSOF_FAULTS_TOKEN"] = token;
+  return firedrill::testing::SpawnPipeline(directory, flags, environment);
 }
 
-int Terminate(const Pipeline& pipeline) {
-  kill(pipeline.pid, SIGTERM);
-  int status = 0;
-  waitpid(pipeline.pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+int Terminate(const Pipeline& pipeline) { return firedrill::testing::TerminatePipeline(pipeline); }
 
 class BinaryTest : public ::testing::Test {
  protected:

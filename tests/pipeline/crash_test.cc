@@ -13,6 +13,7 @@
 
 #include "../net/http_client.h"
 #include "firedrill/pipeline/job_store.h"
+#include "spawn.h"
 
 namespace firedrill::pipeline {
 namespace {
@@ -20,39 +21,11 @@ namespace {
 using firedrill::testing::HttpCall;
 using nlohmann::json;
 
-struct Running {
-  pid_t pid = -1;
-  std::string url;
-};
+using firedrill::testing::SpawnedPipeline;
 
-// Starts the binary and reads its ready line from a pipe: no polling.
-Running Spawn(const std::string& directory) {
-  int fds[2];
-  EXPECT_EQ(pipe(fds), 0);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    close(fds[0]);
-    const std::string log = directory + "/pipeline.log";
-    freopen(log.c_str(), "a", stderr);
-    const std::string fd = std::to_string(fds[1]);
-    execl(HSOF_PIPELINE_BINARY, "hsof-pipeline", "--data-dir", directory.c_str(), "--ready-fd",
-          fd.c_str(), "--workers", "2", "--device-memory", "1GiB", static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  close(fds[1]);
-  std::string line;
-  char c;
-  while (read(fds[0], &c, 1) == 1 && c != '\n') line += c;
-  close(fds[0]);
-  Running running;
-  running.pid = pid;
-  const json ready = json::parse(line, nullptr, false);
-  if (ready.is_discarded()) {
-    ADD_FAILURE() << "hsof-pipeline did not start: '" << line << "'";
-    return running;
-  }
-  running.url = "http://127.0.0.1:" + std::to_string(ready["http"].get<int>());
-  return running;
+SpawnedPipeline Spawn(const std::string& directory) {
+  return firedrill::testing::SpawnPipeline(directory,
+                                           {"--workers", "2", "--device-memory", "1GiB"});
 }
 
 std::string Job(int key) {
@@ -76,11 +49,11 @@ TEST(PipelineCrashTest, EveryAcceptedJobCompletesExactlyOnceAcrossTwentyKills) {
   int next_key = 0;
   int unanswered = -1;  // a submission cut off by a kill, retried with its key
   for (int round = 0; round < 20; ++round) {
-    const Running pipeline = Spawn(directory);
+    const SpawnedPipeline pipeline = Spawn(directory);
     ASSERT_GT(pipeline.pid, 0);
-    ASSERT_FALSE(pipeline.url.empty());
+    ASSERT_FALSE(pipeline.ports.is_discarded());
     if (unanswered >= 0) {
-      auto retry = HttpCall("POST", pipeline.url + "/v1/jobs", Job(unanswered));
+      auto retry = HttpCall("POST", pipeline.http() + "/v1/jobs", Job(unanswered));
       ASSERT_TRUE(retry.status == 200 || retry.status == 202) << retry.status << " " << retry.body;
       accepted["job-" + std::to_string(unanswered)] = json::parse(retry.body)["id"];
       unanswered = -1;
@@ -90,12 +63,12 @@ TEST(PipelineCrashTest, EveryAcceptedJobCompletesExactlyOnceAcrossTwentyKills) {
     const int burst = std::uniform_int_distribution<int>(1, 8)(random);
     for (int i = 0; i < burst; ++i) {
       const int key = next_key++;
-      auto response = HttpCall("POST", pipeline.url + "/v1/jobs", Job(key));
+      auto response = HttpCall("POST", pipeline.http() + "/v1/jobs", Job(key));
       ASSERT_EQ(response.status, 202) << response.body;
       accepted["job-" + std::to_string(key)] = json::parse(response.body)["id"];
     }
     const int reads = std::uniform_int_distribution<int>(0, 3)(random);
-    for (int i = 0; i < reads; ++i) HttpCall("GET", pipeline.url + "/v1/jobs/1");
+    for (int i = 0; i < reads; ++i) HttpCall("GET", pipeline.http() + "/v1/jobs/1");
     kill(pipeline.pid, SIGKILL);
     int status = 0;
     ASSERT_EQ(waitpid(pipeline.pid, &status, 0), pipeline.pid);
@@ -103,9 +76,9 @@ TEST(PipelineCrashTest, EveryAcceptedJobCompletesExactlyOnceAcrossTwentyKills) {
   }
 
   // One more start: every accepted job finishes (long-polled), then a clean stop.
-  const Running pipeline = Spawn(directory);
+  const SpawnedPipeline pipeline = Spawn(directory);
   for (const auto& [key, id] : accepted) {
-    auto job = HttpCall("GET", pipeline.url + "/v1/jobs/" + std::to_string(id) + "?wait=60s");
+    auto job = HttpCall("GET", pipeline.http() + "/v1/jobs/" + std::to_string(id) + "?wait=60s");
     ASSERT_EQ(job.status, 200) << job.body;
     EXPECT_EQ(json::parse(job.body)["state"], "completed") << key << ": " << job.body;
     EXPECT_EQ(json::parse(job.body)["idempotency_key"], key);

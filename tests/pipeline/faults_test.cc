@@ -7,6 +7,7 @@
 
 #include "firedrill/pipeline/grpc_server.h"
 #include "hsof/v1/pipeline.grpc.pb.h"
+#include "service_fixture.h"
 
 namespace firedrill::pipeline {
 namespace {
@@ -17,24 +18,16 @@ using namespace std::chrono_literals;
 constexpr char kToken[] = "test-token-0123456789abcdef";
 
 // Faults through the real gRPC service, on a simulated clock.
-class FaultsTest : public ::testing::Test {
+class FaultsTest : public ServiceFixture {
  protected:
   void SetUp() override {
-    char pattern[] = "/tmp/firedrill-faults-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    options_.data_dir = pattern;
+    ServiceFixture::SetUp();
     options_.workers = 1;
-    options_.host_device_memory = std::uint64_t{1} << 30;
-    auto service = PipelineService::Start(options_, clock_, logger_);
-    ASSERT_TRUE(service.ok()) << service.status();
-    service_ = std::move(service).value();
+    StartService();
+    ASSERT_NE(service_, nullptr);
     Serve(kToken);
   }
-  void TearDown() override {
-    server_.reset();
-    service_.reset();
-    std::filesystem::remove_all(options_.data_dir);
-  }
+  void StopTransport() override { server_.reset(); }
   void Serve(const std::string& token) {
     server_.reset();
     auto server = GrpcServer::Start(*service_, "127.0.0.1", 0, token);
@@ -79,11 +72,6 @@ class FaultsTest : public ::testing::Test {
   std::string Metrics() { return service_->metrics().Serialize(); }
   bool Has(const std::string& line) { return Metrics().find(line + "\n") != std::string::npos; }
 
-  SimulatedClock clock_;
-  std::ostringstream log_;
-  Logger logger_{log_, clock_};
-  ServiceOptions options_;
-  std::unique_ptr<PipelineService> service_;
   std::unique_ptr<GrpcServer> server_;
   std::unique_ptr<pb::Faults::Stub> faults_;
   std::unique_ptr<pb::Pipeline::Stub> pipeline_;

@@ -6,6 +6,7 @@
 
 #include "firedrill/pipeline/grpc_server.h"
 #include "hsof/v1/pipeline.grpc.pb.h"
+#include "service_fixture.h"
 
 namespace firedrill::pipeline {
 namespace {
@@ -15,17 +16,12 @@ using namespace std::chrono_literals;
 
 // The service behind its real gRPC server on a free loopback port, called
 // through generated stubs.
-class GrpcTest : public ::testing::Test {
+class GrpcTest : public ServiceFixture {
  protected:
   void SetUp() override {
-    char pattern[] = "/tmp/firedrill-grpc-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    options_.data_dir = pattern;
-    options_.workers = 2;
-    options_.host_device_memory = std::uint64_t{1} << 30;
-    auto service = PipelineService::Start(options_, clock_, logger_);
-    ASSERT_TRUE(service.ok()) << service.status();
-    service_ = std::move(service).value();
+    ServiceFixture::SetUp();
+    StartService();
+    ASSERT_NE(service_, nullptr);
     auto server = GrpcServer::Start(*service_, "127.0.0.1", 0);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(server).value();
@@ -33,11 +29,7 @@ class GrpcTest : public ::testing::Test {
     pipeline_ = pb::Pipeline::NewStub(channel_);
     admin_ = pb::Admin::NewStub(channel_);
   }
-  void TearDown() override {
-    server_.reset();
-    service_.reset();
-    std::filesystem::remove_all(options_.data_dir);
-  }
+  void StopTransport() override { server_.reset(); }
 
   static pb::SubmitJobRequest SmallJob(const std::string& key) {
     pb::SubmitJobRequest request;
@@ -61,11 +53,6 @@ class GrpcTest : public ::testing::Test {
     return result;
   }
 
-  SimulatedClock clock_;
-  std::ostringstream log_;
-  Logger logger_{log_, clock_};
-  ServiceOptions options_;
-  std::unique_ptr<PipelineService> service_;
   std::unique_ptr<GrpcServer> server_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<pb::Pipeline::Stub> pipeline_;

@@ -14,6 +14,7 @@
 
 #include "../net/http_client.h"
 #include "firedrill/pipeline/contract.h"
+#include "service_fixture.h"
 
 namespace firedrill::pipeline {
 namespace {
@@ -24,27 +25,18 @@ using namespace std::chrono_literals;
 
 // The service in process, on a simulated clock (ticks run when the test
 // advances it), behind a real HTTP server on a free loopback port.
-class ServiceTest : public ::testing::Test {
+class ServiceTest : public ServiceFixture {
  protected:
   void SetUp() override {
-    char pattern[] = "/tmp/firedrill-pipeline-XXXXXX";
-    ASSERT_NE(mkdtemp(pattern), nullptr);
-    options_.data_dir = pattern;
-    options_.workers = 2;
-    options_.host_device_memory = std::uint64_t{1} << 30;
+    ServiceFixture::SetUp();
     options_.backup_interval = 10s;
     options_.backup_retention = 2;
   }
-  void TearDown() override {
-    http_.reset();
-    service_.reset();
-    std::filesystem::remove_all(options_.data_dir);
-  }
+  void StopTransport() override { http_.reset(); }
 
   void Start() {
-    auto service = PipelineService::Start(options_, clock_, logger_);
-    ASSERT_TRUE(service.ok()) << service.status();
-    service_ = std::move(service).value();
+    StartService();
+    ASSERT_NE(service_, nullptr);
     net::HttpServerOptions http_options;
     http_options.max_body_bytes = kMaxJobRequestBytes;  // as hsof-pipeline sets it
     auto http = net::HttpServer::Start(http_options, [this](const net::HttpRequest& request) {
@@ -68,11 +60,6 @@ class ServiceTest : public ::testing::Test {
     return body.dump();
   }
 
-  SimulatedClock clock_;
-  std::ostringstream log_;
-  Logger logger_{log_, clock_};
-  ServiceOptions options_;
-  std::unique_ptr<PipelineService> service_;
   std::unique_ptr<net::HttpServer> http_;
 };
 

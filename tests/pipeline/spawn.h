@@ -1,0 +1,65 @@
+// Starts the real hsof-pipeline binary for process-level tests and reads its
+// ready line from a pipe (--ready-fd): no polling for ports.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace firedrill::testing {
+
+struct SpawnedPipeline {
+  pid_t pid = -1;
+  nlohmann::json ports;  // {"http", "gpu_exporter", "grpc", "pid"}; discarded when it did not start
+  std::string http() const {
+    return "http://127.0.0.1:" + std::to_string(ports["http"].get<int>());
+  }
+  std::string grpc() const { return "127.0.0.1:" + std::to_string(ports["grpc"].get<int>()); }
+};
+
+// `flags` follow --data-dir DIRECTORY; `environment` is added to the child's.
+// The child's stderr goes to DIRECTORY/pipeline.log.
+inline SpawnedPipeline SpawnPipeline(const std::string& directory, std::vector<std::string> flags,
+                                     const std::map<std::string, std::string>& environment = {}) {
+  int fds[2];
+  EXPECT_EQ(pipe(fds), 0);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    freopen((directory + "/pipeline.log").c_str(), "a", stderr);
+    for (const auto& [name, value] : environment) setenv(name.c_str(), value.c_str(), 1);
+    flags.insert(flags.begin(),
+                 {"hsof-pipeline", "--data-dir", directory, "--ready-fd", std::to_string(fds[1])});
+    std::vector<char*> argv;
+    for (std::string& flag : flags) argv.push_back(flag.data());
+    argv.push_back(nullptr);
+    execv(HSOF_PIPELINE_BINARY, argv.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  std::string line;
+  char c;
+  while (read(fds[0], &c, 1) == 1 && c != '\n') line += c;
+  close(fds[0]);
+  SpawnedPipeline pipeline;
+  pipeline.pid = pid;
+  pipeline.ports = nlohmann::json::parse(line, nullptr, false);
+  EXPECT_FALSE(pipeline.ports.is_discarded()) << "hsof-pipeline did not start: '" << line << "'";
+  return pipeline;
+}
+
+// SIGTERM, then the exit code (-1 when it did not exit normally).
+inline int TerminatePipeline(const SpawnedPipeline& pipeline) {
+  kill(pipeline.pid, SIGTERM);
+  int status = 0;
+  waitpid(pipeline.pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+}  // namespace firedrill::testing
