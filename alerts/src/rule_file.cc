@@ -166,7 +166,8 @@ Result<RuleFile> ParseRuleFile(const std::string& path, const std::string& text)
       const YAML::Node rules = group_node["rules"];
       if (rules && !rules.IsSequence()) problems.Add(rules.Mark(), "rules must be a list");
       if (rules && rules.IsSequence()) {
-        for (const YAML::Node& rule_node : rules) group.rules.push_back(ParseRule(rule_node, problems));
+        for (const YAML::Node& rule_node : rules)
+          group.rules.push_back(ParseRule(rule_node, problems));
       }
       file.groups.push_back(std::move(group));
     }

@@ -38,7 +38,8 @@ TEST(RuleFileTest, ReportsProblemsWithPositions) {
 )");
   ASSERT_FALSE(file.ok());
   EXPECT_EQ(file.status().message(),
-            "bad.yml:6:14: for: bad duration \"5 minutes\" (unknown unit \" minutes\"): expected a number and a unit (ns, us, ms, s, m, h, d, w), e.g. 250ms, 30s, 5m, 1h30m\n"
+            "bad.yml:6:14: for: bad duration \"5 minutes\" (unknown unit \" minutes\"): expected a "
+            "number and a unit (ns, us, ms, s, m, h, d, w), e.g. 250ms, 30s, 5m, 1h30m\n"
             "bad.yml:7:9: recording rule r cannot have for, keep_firing_for or annotations\n"
             "bad.yml:11:9: unknown field \"exprr\" in rule\n"
             "bad.yml:10:9: rule B needs a non-empty expr\n"

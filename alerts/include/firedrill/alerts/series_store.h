@@ -1,0 +1,58 @@
+// An in-memory store of time series, as a Prometheus head block holds them:
+// each series (its label set, the metric name under "__name__") keeps its
+// samples in time order; samples older than the retention are dropped; a
+// staleness marker (Prometheus's special NaN) ends a series the way a failed
+// scrape or a vanished series does.
+//
+// Thread-safety: all methods may be called from any thread.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <vector>
+
+#include "firedrill/alerts/exposition.h"
+
+namespace firedrill::alerts {
+
+// Prometheus's staleness marker: a NaN with this exact bit pattern.
+double StaleMarker();
+bool IsStaleMarker(double value);
+
+struct Point {
+  std::int64_t t_ms = 0;
+  double value = 0;
+};
+
+struct Series {
+  LabelSet labels;  // sorted, "__name__" included
+  std::vector<Point> points;
+};
+
+class SeriesStore {
+ public:
+  explicit SeriesStore(std::int64_t retention_ms = 6 * 3600 * 1000) : retention_ms_(retention_ms) {}
+
+  // False when the sample is older than the series' last one (dropped, as
+  // Prometheus drops out-of-order samples); a sample at the same time replaces it.
+  bool Append(const LabelSet& labels, std::int64_t t_ms, double value);
+  // Drops samples older than the newest sample minus the retention, and
+  // series left empty.
+  void Compact();
+  // Every series whose labels include all of `equal` (exact matches): the
+  // selection PromQL refines.
+  std::vector<Series> Select(const LabelSet& equal) const;
+  std::size_t SeriesCount() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::int64_t retention_ms_;
+  std::int64_t newest_ms_ = INT64_MIN;
+  std::map<LabelSet, std::vector<Point>> series_;
+};
+
+// A sample's full label set: its labels plus "__name__", sorted.
+LabelSet WithName(const Sample& sample);
+
+}  // namespace firedrill::alerts

@@ -1,0 +1,70 @@
+#include "firedrill/alerts/series_store.h"
+
+#include <algorithm>
+#include <bit>
+#include <climits>
+
+namespace firedrill::alerts {
+namespace {
+
+constexpr std::uint64_t kStaleBits = 0x7ff0000000000002ull;
+
+}  // namespace
+
+double StaleMarker() { return std::bit_cast<double>(kStaleBits); }
+bool IsStaleMarker(double value) { return std::bit_cast<std::uint64_t>(value) == kStaleBits; }
+
+LabelSet WithName(const Sample& sample) {
+  LabelSet labels = sample.labels;
+  labels.emplace_back("__name__", sample.name);
+  std::sort(labels.begin(), labels.end());
+  return labels;
+}
+
+bool SeriesStore::Append(const LabelSet& labels, std::int64_t t_ms, double value) {
+  std::lock_guard lock(mutex_);
+  std::vector<Point>& points = series_[labels];
+  if (!points.empty()) {
+    if (t_ms < points.back().t_ms) return false;
+    if (t_ms == points.back().t_ms) {
+      points.back().value = value;
+      return true;
+    }
+  }
+  points.push_back({t_ms, value});
+  newest_ms_ = std::max(newest_ms_, t_ms);
+  return true;
+}
+
+void SeriesStore::Compact() {
+  std::lock_guard lock(mutex_);
+  if (newest_ms_ == INT64_MIN) return;
+  const std::int64_t oldest = newest_ms_ - retention_ms_;
+  for (auto it = series_.begin(); it != series_.end();) {
+    std::vector<Point>& points = it->second;
+    const auto keep =
+        std::lower_bound(points.begin(), points.end(), oldest,
+                         [](const Point& point, std::int64_t t) { return point.t_ms < t; });
+    points.erase(points.begin(), keep);
+    it = points.empty() ? series_.erase(it) : std::next(it);
+  }
+}
+
+std::vector<Series> SeriesStore::Select(const LabelSet& equal) const {
+  std::lock_guard lock(mutex_);
+  std::vector<Series> out;
+  for (const auto& [labels, points] : series_) {
+    const bool matches = std::all_of(equal.begin(), equal.end(), [&](const auto& wanted) {
+      return std::binary_search(labels.begin(), labels.end(), wanted);
+    });
+    if (matches) out.push_back({labels, points});
+  }
+  return out;
+}
+
+std::size_t SeriesStore::SeriesCount() const {
+  std::lock_guard lock(mutex_);
+  return series_.size();
+}
+
+}  // namespace firedrill::alerts
