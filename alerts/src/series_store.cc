@@ -53,11 +53,13 @@ void SeriesStore::Compact() {
 std::vector<Series> SeriesStore::Select(const LabelSet& equal) const {
   std::lock_guard lock(mutex_);
   std::vector<Series> out;
-  for (const auto& [labels, points] : series_) {
+  for (const auto& entry : series_) {
+    // (A plain pair, not a structured binding: clang 14 cannot capture those.)
+    const LabelSet& labels = entry.first;
     const bool matches = std::all_of(equal.begin(), equal.end(), [&](const auto& wanted) {
       return std::binary_search(labels.begin(), labels.end(), wanted);
     });
-    if (matches) out.push_back({labels, points});
+    if (matches) out.push_back({labels, entry.second});
   }
   return out;
 }
