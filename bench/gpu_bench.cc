@@ -5,6 +5,7 @@
 #include <benchmark/benchmark.h>
 
 #include <cstring>
+#include <optional>
 #include <random>
 #include <thread>
 #include <vector>
@@ -110,17 +111,43 @@ BENCHMARK_CAPTURE(FeatureStats, cuda, Backend::kCuda)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 
-// The whole of stage 1 (statistics, mutual information, redundancy pruning)
-// on a synthetic dataset generated on the backend.
-void Stage1(benchmark::State& state, Backend backend) {
-  if (backend == Backend::kCuda && !HaveCuda()) return state.SkipWithError("no CUDA device");
+// The default dataset shape at the benchmark's size (samples, features),
+// generated on the backend; empty, with the benchmark skipped, when it cannot be.
+std::optional<firedrill::gpu::Dataset> MakeDataset(benchmark::State& state, Backend backend) {
+  if (backend == Backend::kCuda && !HaveCuda()) {
+    state.SkipWithError("no CUDA device");
+    return std::nullopt;
+  }
   firedrill::gpu::DatasetSpec spec;
   spec.samples = static_cast<std::size_t>(state.range(0));
   spec.features = static_cast<std::size_t>(state.range(1));
-  spec.informative = 20;
-  spec.decoys = 20;
   auto dataset = firedrill::gpu::GenerateDataset(backend, spec);
-  if (!dataset.ok()) return state.SkipWithError(dataset.status().ToString().c_str());
+  if (!dataset.ok()) {
+    state.SkipWithError(dataset.status().ToString().c_str());
+    return std::nullopt;
+  }
+  return std::move(dataset).value();
+}
+
+// Stage 1's result on `dataset`: where stages 2 and 3 start from.
+std::optional<firedrill::gpu::Stage1Result> Stage1Of(benchmark::State& state,
+                                                     const firedrill::gpu::Dataset& dataset) {
+  firedrill::gpu::Stage1Workspace workspace;
+  auto stage1 = firedrill::gpu::RunStage1(dataset.data, dataset.target, dataset.spec.samples,
+                                          dataset.spec.features, {}, &workspace);
+  if (!stage1.ok()) {
+    state.SkipWithError(stage1.status().ToString().c_str());
+    return std::nullopt;
+  }
+  return std::move(stage1).value();
+}
+
+// The whole of stage 1 (statistics, mutual information, redundancy pruning)
+// on a synthetic dataset generated on the backend.
+void Stage1(benchmark::State& state, Backend backend) {
+  const auto dataset = MakeDataset(state, backend);
+  if (!dataset) return;
+  const firedrill::gpu::DatasetSpec& spec = dataset->spec;
   firedrill::gpu::Stage1Workspace workspace;
   for (auto _ : state) {
     auto result = firedrill::gpu::RunStage1(dataset->data, dataset->target, spec.samples,
@@ -143,16 +170,11 @@ BENCHMARK_CAPTURE(Stage1, cuda, Backend::kCuda)
 
 // Stage 3 on 50 candidates (stage 1's best), 5 folds, forward selection.
 void Stage3(benchmark::State& state, Backend backend) {
-  if (backend == Backend::kCuda && !HaveCuda()) return state.SkipWithError("no CUDA device");
-  firedrill::gpu::DatasetSpec spec;
-  spec.samples = static_cast<std::size_t>(state.range(0));
-  spec.features = static_cast<std::size_t>(state.range(1));
-  auto dataset = firedrill::gpu::GenerateDataset(backend, spec);
-  if (!dataset.ok()) return state.SkipWithError(dataset.status().ToString().c_str());
-  firedrill::gpu::Stage1Workspace stage1_workspace;
-  auto stage1 = firedrill::gpu::RunStage1(dataset->data, dataset->target, spec.samples,
-                                          spec.features, {}, &stage1_workspace);
-  if (!stage1.ok()) return state.SkipWithError(stage1.status().ToString().c_str());
+  const auto dataset = MakeDataset(state, backend);
+  if (!dataset) return;
+  const auto stage1 = Stage1Of(state, *dataset);
+  if (!stage1) return;
+  const firedrill::gpu::DatasetSpec& spec = dataset->spec;
   const std::vector<std::uint32_t> candidates(
       stage1->selected.begin(),
       stage1->selected.begin() + std::min<std::size_t>(50, stage1->selected.size()));
@@ -185,16 +207,11 @@ const firedrill::gpu::Metamodel& Pretrained() {
 // Stage 2 in balanced mode on stage 1's candidates: subsets scored per
 // second (batched on the device) and the mean batch's latency.
 void Stage2(benchmark::State& state, Backend backend) {
-  if (backend == Backend::kCuda && !HaveCuda()) return state.SkipWithError("no CUDA device");
-  firedrill::gpu::DatasetSpec spec;
-  spec.samples = static_cast<std::size_t>(state.range(0));
-  spec.features = static_cast<std::size_t>(state.range(1));
-  auto dataset = firedrill::gpu::GenerateDataset(backend, spec);
-  if (!dataset.ok()) return state.SkipWithError(dataset.status().ToString().c_str());
-  firedrill::gpu::Stage1Workspace stage1_workspace;
-  auto stage1 = firedrill::gpu::RunStage1(dataset->data, dataset->target, spec.samples,
-                                          spec.features, {}, &stage1_workspace);
-  if (!stage1.ok()) return state.SkipWithError(stage1.status().ToString().c_str());
+  const auto dataset = MakeDataset(state, backend);
+  if (!dataset) return;
+  const auto stage1 = Stage1Of(state, *dataset);
+  if (!stage1) return;
+  const firedrill::gpu::DatasetSpec& spec = dataset->spec;
   firedrill::gpu::Stage2Workspace workspace;
   Pretrained();  // outside the timing
   double rollouts = 0, batch_seconds = 0, batches = 0;
@@ -220,12 +237,8 @@ BENCHMARK_CAPTURE(Stage2, cuda, Backend::kCuda)
 
 // A whole balanced job on the default dataset shape (dataset made once).
 void BalancedJob(benchmark::State& state, Backend backend) {
-  if (backend == Backend::kCuda && !HaveCuda()) return state.SkipWithError("no CUDA device");
-  firedrill::gpu::DatasetSpec spec;
-  spec.samples = static_cast<std::size_t>(state.range(0));
-  spec.features = static_cast<std::size_t>(state.range(1));
-  auto dataset = firedrill::gpu::GenerateDataset(backend, spec);
-  if (!dataset.ok()) return state.SkipWithError(dataset.status().ToString().c_str());
+  const auto dataset = MakeDataset(state, backend);
+  if (!dataset) return;
   firedrill::gpu::SelectionWorkspace workspace;
   const auto options = firedrill::gpu::OptionsForMode(firedrill::gpu::Mode::kBalanced, 1);
   double quality = 0;
