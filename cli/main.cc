@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "firedrill/alerts/rules_test.h"
 #include "firedrill/core/clock.h"
 #include "firedrill/core/log.h"
 #include "firedrill/engine/format.h"
@@ -23,6 +24,7 @@ using firedrill::engine::LoadOptions;
 using firedrill::engine::LoadResult;
 
 constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;
 constexpr int kExitInvalid = 2;
 constexpr int kExitHarness = 4;
 
@@ -61,7 +63,8 @@ int Validate(const std::vector<std::string>& files, const std::vector<std::strin
       if (!kind.empty()) entry["kind"] = kind, entry["name"] = name;
       entry["diagnostics"] = nlohmann::ordered_json::array();
       for (const auto& d : result.diagnostics) {
-        entry["diagnostics"].push_back({{"file", d.file}, {"line", d.line}, {"column", d.column}, {"message", d.message}});
+        entry["diagnostics"].push_back(
+            {{"file", d.file}, {"line", d.line}, {"column", d.column}, {"message", d.message}});
       }
       report.push_back(std::move(entry));
       continue;
@@ -69,7 +72,8 @@ int Validate(const std::vector<std::string>& files, const std::vector<std::strin
     for (const auto& diagnostic : result.diagnostics) std::cerr << diagnostic << '\n';
     if (result.ok() && !quiet) std::cout << file << ": ok (" << kind << " " << name << ")\n";
   }
-  if (format == "json") std::cout << report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+  if (format == "json")
+    std::cout << report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
   return all_valid ? kExitOk : kExitInvalid;
 }
 
@@ -90,7 +94,8 @@ int Plan(const std::string& file, const std::vector<std::string>& overrides) {
 int Doctor(firedrill::Logger& logger, const std::string& backend) {
   firedrill::gpu::BackendChoice choice;
   if (!firedrill::gpu::ParseBackendChoice(backend, &choice)) {
-    std::cerr << "firedrill doctor: --device " << backend << ": expected auto, cuda, cpu or simulated\n";
+    std::cerr << "firedrill doctor: --device " << backend
+              << ": expected auto, cuda, cpu or simulated\n";
     return kExitInvalid;
   }
   auto device = firedrill::gpu::ProbeDevice(choice);
@@ -104,14 +109,17 @@ int Doctor(firedrill::Logger& logger, const std::string& backend) {
     logger.Error("gpu", "device self-test failed", {{"error", self_test.ToString()}});
     return kExitHarness;
   }
-  logger.Info("gpu", "device self-test passed", {{"backend", std::string(firedrill::gpu::BackendName(device->backend))}});
-  for (const char* program : {"prometheus", "prometheus-alertmanager", "promtool", "prometheus-node-exporter"}) {
+  logger.Info("gpu", "device self-test passed",
+              {{"backend", std::string(firedrill::gpu::BackendName(device->backend))}});
+  for (const char* program :
+       {"prometheus", "prometheus-alertmanager", "promtool", "prometheus-node-exporter"}) {
     bool found = false;
     const char* path_env = std::getenv("PATH");
     std::string paths = path_env ? path_env : "";
     for (std::size_t start = 0; start <= paths.size();) {
       const std::size_t end = std::min(paths.find(':', start), paths.size());
-      const std::filesystem::path candidate = std::filesystem::path(paths.substr(start, end - start)) / program;
+      const std::filesystem::path candidate =
+          std::filesystem::path(paths.substr(start, end - start)) / program;
       std::error_code error;
       if (std::filesystem::is_regular_file(candidate, error)) found = true;
       start = end + 1;
@@ -119,7 +127,8 @@ int Doctor(firedrill::Logger& logger, const std::string& backend) {
     if (found) {
       logger.Info("doctor", "found", {{"program", program}});
     } else {
-      logger.Warn("doctor", "not found; managed monitoring needs it (scripts/install-deps installs it)",
+      logger.Warn("doctor",
+                  "not found; managed monitoring needs it (scripts/install-deps installs it)",
                   {{"program", program}});
     }
   }
@@ -130,8 +139,10 @@ int Doctor(firedrill::Logger& logger, const std::string& backend) {
 
 int main(int argc, char** argv) {
   CLI::App app{
-      "Firedrill: chaos and load drills for GPU ML pipelines. A scenario file drives load and faults\n"
-      "against the pipeline, checks that the right alerts fire in time, runs the runbook's recovery\n"
+      "Firedrill: chaos and load drills for GPU ML pipelines. A scenario file drives load and "
+      "faults\n"
+      "against the pipeline, checks that the right alerts fire in time, runs the runbook's "
+      "recovery\n"
       "and checks that nothing was lost."};
   app.footer(
       "Examples:\n"
@@ -139,7 +150,9 @@ int main(int argc, char** argv) {
       "  firedrill plan scenarios/gpu-memory-exhaustion.yaml -p hogShare=97%\n"
       "  firedrill schema > firedrill.schema.json\n"
       "  firedrill doctor\n"
-      "Exit codes: 0 ok, 1 an expectation failed, 2 bad usage or invalid file, 3 aborted by a guardrail,\n"
+      "  firedrill rules test tests/alerts/hsof_rules_test.yml\n"
+      "Exit codes: 0 ok, 1 an expectation failed, 2 bad usage or invalid file, 3 aborted by a "
+      "guardrail,\n"
       "4 the harness could not do its job. Docs: README.md, docs/SCENARIOS.md, docs/CLI.md.");
   app.set_version_flag("--version", std::string("firedrill ") + FIREDRILL_VERSION);
   app.require_subcommand(1);
@@ -156,9 +169,11 @@ int main(int argc, char** argv) {
   std::string format = "text";
   bool quiet = false;
   auto* validate = app.add_subcommand(
-      "validate", "Check scenario and runbook files: structure, types, units, names and references");
+      "validate",
+      "Check scenario and runbook files: structure, types, units, names and references");
   validate->add_option("files", files, "scenario or runbook files")->required();
-  validate->add_option("-p,--param", overrides, "override a scenario parameter: name=value (repeatable)");
+  validate->add_option("-p,--param", overrides,
+                       "override a scenario parameter: name=value (repeatable)");
   validate->add_option("--format", format, "text (one line per problem) or json")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
@@ -171,38 +186,68 @@ int main(int argc, char** argv) {
       "  firedrill validate scenarios/system-down.yaml -p rate=5/s --format json");
 
   std::string plan_file;
-  auto* plan = app.add_subcommand("plan", "Print what a scenario would run: phases, faults, runbook and verdicts");
+  auto* plan = app.add_subcommand(
+      "plan", "Print what a scenario would run: phases, faults, runbook and verdicts");
   plan->add_option("scenario", plan_file, "scenario file")->required();
-  plan->add_option("-p,--param", overrides, "override a scenario parameter: name=value (repeatable)");
+  plan->add_option("-p,--param", overrides,
+                   "override a scenario parameter: name=value (repeatable)");
   plan->footer(
       "Examples:\n"
       "  firedrill plan scenarios/pipeline-stage-timeout.yaml\n"
       "  firedrill plan scenarios/gpu-memory-exhaustion.yaml -p hogShare=97%");
 
   std::string schema_kind = "all";
-  auto* schema = app.add_subcommand("schema", "Print the JSON Schema of scenario and runbook files, for editors");
+  auto* schema = app.add_subcommand(
+      "schema", "Print the JSON Schema of scenario and runbook files, for editors");
   schema->add_option("--kind", schema_kind, "all, scenario or runbook")
       ->check(CLI::IsMember({"all", "scenario", "runbook"}))
       ->capture_default_str();
   schema->footer(
       "Examples:\n"
       "  firedrill schema > firedrill.schema.json\n"
-      "  # VS Code (YAML extension): \"yaml.schemas\": {\"firedrill.schema.json\": \"scenarios/*.yaml\"}");
+      "  # VS Code (YAML extension): \"yaml.schemas\": {\"firedrill.schema.json\": "
+      "\"scenarios/*.yaml\"}");
 
   auto* reference = app.add_subcommand(
-      "reference", "Print the Markdown reference of injectors, arrivals, checks, expectations and actions");
+      "reference",
+      "Print the Markdown reference of injectors, arrivals, checks, expectations and actions");
   reference->footer(
       "Examples:\n"
       "  firedrill reference > docs/REFERENCE.md");
 
   std::string device = "auto";
-  auto* doctor = app.add_subcommand("doctor", "Check this machine: device backend, GPU self-test, monitoring servers");
+  auto* doctor = app.add_subcommand(
+      "doctor", "Check this machine: device backend, GPU self-test, monitoring servers");
   doctor->add_option("--device", device, "auto, cuda, cpu or simulated")->capture_default_str();
   doctor->footer(
       "Exit 0 when the chosen device works, 4 when it does not.\n"
       "Examples:\n"
       "  firedrill doctor\n"
       "  firedrill doctor --device cuda");
+
+  auto* rules = app.add_subcommand("rules", "Work with Prometheus rule files");
+  rules->require_subcommand(1);
+  std::vector<std::string> rules_test_files;
+  firedrill::alerts::RulesTestOptions rules_test_options;
+  auto* rules_test = rules->add_subcommand(
+      "test",
+      "Run promtool rule unit-test files; same format, same verdict as `promtool test rules`");
+  rules_test->add_option("files", rules_test_files, "promtool unit-test files")->required();
+  rules_test->add_flag("--pending", rules_test_options.pending,
+                       "compare pending alerts too; exp_alerts entries may say exp_state: pending");
+  rules_test
+      ->add_option("--tolerance", rules_test_options.tolerance,
+                   "compare expression values within this relative tolerance (default: exactly)")
+      ->check(CLI::Range(0.0, 1.0));
+  rules_test->add_flag("--timeline", rules_test_options.timeline,
+                       "print every alert's state changes for each test group");
+  rules_test->footer(
+      "Progress goes to stdout and failures to stderr, in promtool's format.\n"
+      "Exit 0 when every test passes, 1 when a test fails, 2 when a file cannot be read or "
+      "loaded.\n"
+      "Examples:\n"
+      "  firedrill rules test tests/alerts/hsof_rules_test.yml\n"
+      "  firedrill rules test --pending --timeline drills/*_test.yml");
 
   try {
     app.parse(argc, argv);
@@ -214,9 +259,10 @@ int main(int argc, char** argv) {
   firedrill::RealClock clock;
   firedrill::LogLevel level = firedrill::LogLevel::kInfo;
   firedrill::ParseLogLevel(global.log_level, &level);
-  firedrill::Logger logger(std::cerr, clock,
-                           global.log_format == "json" ? firedrill::LogFormat::kJson : firedrill::LogFormat::kHuman,
-                           level);
+  firedrill::Logger logger(
+      std::cerr, clock,
+      global.log_format == "json" ? firedrill::LogFormat::kJson : firedrill::LogFormat::kHuman,
+      level);
   try {
     if (validate->parsed()) return Validate(files, overrides, format, quiet);
     if (plan->parsed()) return Plan(plan_file, overrides);
@@ -229,6 +275,12 @@ int main(int argc, char** argv) {
       return kExitOk;
     }
     if (doctor->parsed()) return Doctor(logger, device);
+    if (rules_test->parsed()) {
+      const auto outcome = firedrill::alerts::RunRulesTests(rules_test_files, rules_test_options,
+                                                            std::cout, std::cerr);
+      if (outcome.invalid > 0) return kExitInvalid;
+      return outcome.failed > 0 ? kExitFailed : kExitOk;
+    }
   } catch (const std::exception& e) {
     // Components report through Status; this is a last line of defence so a
     // bug never ends in a stack trace.

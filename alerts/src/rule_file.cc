@@ -101,6 +101,7 @@ Rule ParseRule(const YAML::Node& node, Problems& problems) {
                                   " needs a non-empty expr");
   } else {
     rule.expr = expr.Scalar();
+    rule.expr_position = PositionOf(expr);
   }
   rule.for_duration = DurationField(node["for"], "for", problems);
   rule.keep_firing_for = DurationField(node["keep_firing_for"], "keep_firing_for", problems);

@@ -23,7 +23,9 @@ LabelSet WithName(const Sample& sample) {
 
 bool SeriesStore::Append(const LabelSet& labels, std::int64_t t_ms, double value) {
   std::lock_guard lock(mutex_);
-  std::vector<Point>& points = series_[labels];
+  auto [entry, inserted] = series_.try_emplace(labels);
+  if (inserted) IndexSeries(entry);
+  std::vector<Point>& points = entry->second;
   if (!points.empty()) {
     if (t_ms < points.back().t_ms) return false;
     if (t_ms == points.back().t_ms) {
@@ -48,6 +50,38 @@ void SeriesStore::Compact() {
     points.erase(points.begin(), keep);
     it = points.empty() ? series_.erase(it) : std::next(it);
   }
+  by_name_.clear();
+  for (auto it = series_.begin(); it != series_.end(); ++it) IndexSeries(it);
+}
+
+void SeriesStore::IndexSeries(SeriesMap::iterator entry) {
+  std::string name;
+  for (const auto& label : entry->first) {
+    if (label.first == "__name__") name = label.second;
+  }
+  by_name_[name].push_back(entry);
+}
+
+class SeriesStore::LockedView : public SeriesSource {
+ public:
+  explicit LockedView(const SeriesStore& store) : store_(store) {}
+  void ForEachSeries(std::string_view name, const Visitor& visit) const override {
+    if (name.empty()) {
+      for (const auto& entry : store_.series_) visit(entry.first, entry.second);
+      return;
+    }
+    const auto found = store_.by_name_.find(std::string(name));
+    if (found == store_.by_name_.end()) return;
+    for (const auto& entry : found->second) visit(entry->first, entry->second);
+  }
+
+ private:
+  const SeriesStore& store_;
+};
+
+void SeriesStore::Read(const std::function<void(const SeriesSource&)>& reader) const {
+  std::lock_guard lock(mutex_);
+  reader(LockedView(*this));
 }
 
 std::vector<Series> SeriesStore::Select(const LabelSet& equal) const {

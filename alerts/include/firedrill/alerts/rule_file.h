@@ -29,6 +29,7 @@ struct Rule {
   std::map<std::string, std::string> labels;
   std::map<std::string, std::string> annotations;
   SourcePosition position;
+  SourcePosition expr_position;  // where the expression's text starts
 };
 
 struct RuleGroup {

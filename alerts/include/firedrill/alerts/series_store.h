@@ -8,8 +8,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
+#include <span>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "firedrill/alerts/exposition.h"
@@ -30,6 +34,16 @@ struct Series {
   std::vector<Point> points;
 };
 
+// Where an evaluation reads series from. Implementations visit every series
+// whose metric name is `name` (every series when `name` is empty); the spans
+// stay valid only for the duration of the call.
+class SeriesSource {
+ public:
+  virtual ~SeriesSource() = default;
+  using Visitor = std::function<void(const LabelSet& labels, std::span<const Point> points)>;
+  virtual void ForEachSeries(std::string_view name, const Visitor& visit) const = 0;
+};
+
 class SeriesStore {
  public:
   explicit SeriesStore(std::int64_t retention_ms = 6 * 3600 * 1000) : retention_ms_(retention_ms) {}
@@ -45,11 +59,21 @@ class SeriesStore {
   std::vector<Series> Select(const LabelSet& equal) const;
   std::size_t SeriesCount() const;
 
+  // Runs `reader` with the store locked: the source it gets sees a store that
+  // does not change until `reader` returns (how a query reads it).
+  void Read(const std::function<void(const SeriesSource&)>& reader) const;
+
  private:
+  class LockedView;
+  using SeriesMap = std::map<LabelSet, std::vector<Point>>;
+  void IndexSeries(SeriesMap::iterator entry);
+
   mutable std::mutex mutex_;
   std::int64_t retention_ms_;
   std::int64_t newest_ms_ = INT64_MIN;
-  std::map<LabelSet, std::vector<Point>> series_;
+  SeriesMap series_;
+  // Series by metric name, as a query's selector looks them up.
+  std::unordered_map<std::string, std::vector<SeriesMap::iterator>> by_name_;
 };
 
 // A sample's full label set: its labels plus "__name__", sorted.
