@@ -37,10 +37,15 @@ function(firedrill_test name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gmock GTest::gtest_main firedrill_warnings)
+  # One label per test: gtest_discover_tests flattens a list of labels.
+  set(label unit)
+  if(ARG_LABELS)
+    set(label ${ARG_LABELS})
+  endif()
   # Under ASan, a failed huge allocation must return null like glibc does,
   # so tests can check that it becomes a status.
   gtest_discover_tests(${name}
     WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
-    PROPERTIES LABELS "unit;${ARG_LABELS}" ENVIRONMENT "ASAN_OPTIONS=allocator_may_return_null=1"
+    PROPERTIES LABELS ${label} ENVIRONMENT "ASAN_OPTIONS=allocator_may_return_null=1"
     DISCOVERY_TIMEOUT 60)
 endfunction()
