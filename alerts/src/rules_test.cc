@@ -331,6 +331,9 @@ class FileReader {
           }
           parsed.values = *values;
         }
+        // A series given twice: the later definition replaces the earlier.
+        std::erase_if(group.input,
+                      [&](const InputSeries& earlier) { return earlier.labels == parsed.labels; });
         group.input.push_back(std::move(parsed));
       }
     }
@@ -403,19 +406,29 @@ class FileReader {
   std::string problems_;
 };
 
-// Globs each rule file relative to the test file's folder, as promtool does.
+// Globs each rule file relative to the test file's folder, as promtool does;
+// a pattern matching nothing is a warning, a file named twice is read once.
 Result<std::vector<std::string>> ResolveRuleFiles(const std::string& test_path,
-                                                  const std::vector<std::string>& patterns) {
+                                                  const std::vector<std::string>& patterns,
+                                                  std::ostream& warnings) {
   const std::filesystem::path base = std::filesystem::path(test_path).parent_path();
   std::vector<std::string> out;
   for (const std::string& pattern : patterns) {
-    const std::string full =
-        std::filesystem::path(pattern).is_absolute() ? pattern : (base / pattern).string();
+    std::string full = std::filesystem::path(pattern).is_absolute()
+                           ? pattern
+                           : (base / pattern).lexically_normal().string();
+    if (full.empty()) full = ".";
     glob_t matches{};
     const int rc = glob(full.c_str(), 0, nullptr, &matches);
     if (rc == 0) {
-      for (std::size_t i = 0; i < matches.gl_pathc; ++i) out.emplace_back(matches.gl_pathv[i]);
-    } else if (rc != GLOB_NOMATCH) {
+      for (std::size_t i = 0; i < matches.gl_pathc; ++i) {
+        if (std::find(out.begin(), out.end(), matches.gl_pathv[i]) == out.end()) {
+          out.emplace_back(matches.gl_pathv[i]);
+        }
+      }
+    } else if (rc == GLOB_NOMATCH) {
+      warnings << "  WARNING: no file match pattern " << full << "\n";
+    } else {
       globfree(&matches);
       return FD_STATUS(StatusCode::kInvalidArgument,
                        test_path + ": bad rule file pattern " + pattern);
@@ -737,7 +750,7 @@ RulesTestOutcome RunRulesTests(const std::vector<std::string>& files,
       errors.push_back(file.status().message());
       invalid = true;
     } else {
-      auto rule_paths = ResolveRuleFiles(path, file->rule_files);
+      auto rule_paths = ResolveRuleFiles(path, file->rule_files, err);
       std::vector<RuleFile> rules;
       if (!rule_paths.ok()) {
         errors.push_back(rule_paths.status().message());
@@ -746,8 +759,10 @@ RulesTestOutcome RunRulesTests(const std::vector<std::string>& files,
         for (const std::string& rule_path : *rule_paths) {
           auto rule_file = LoadRuleFile(rule_path);
           if (!rule_file.ok()) {
+            // Like Prometheus's rule manager, stop at the first bad file.
             errors.push_back(rule_file.status().message());
             invalid = true;
+            break;
           } else {
             rules.push_back(std::move(*rule_file));
           }
