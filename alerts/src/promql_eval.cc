@@ -491,7 +491,7 @@ bool MatchesAll(const std::vector<LabelMatcher>& matchers, const LabelSet& label
 class Evaluator {
  public:
   Evaluator(const SeriesSource& source, std::int64_t query_ms, const EvalOptions& options)
-      : source_(source), query_ms_(query_ms), options_(options) {}
+      : source_(source), query_ms_(query_ms), options_(options), budget_(options.max_samples) {}
 
   Value Eval(const Node& node, std::int64_t t) {
     switch (node.kind) {
@@ -555,6 +555,7 @@ class Evaluator {
         auto last = std::upper_bound(first, points.end(), ref,
                                      [](std::int64_t v, const Point& p) { return v < p.t_ms; });
         std::span<const Point> window(first, last);
+        Spend(static_cast<std::int64_t>(window.size()));
         if (std::any_of(window.begin(), window.end(),
                         [](const Point& p) { return IsStaleMarker(p.value); })) {
           auto& owned = owned_points_.emplace_back();
@@ -574,6 +575,7 @@ class Evaluator {
     std::map<LabelSet, std::size_t> index;
     std::vector<std::pair<LabelSet, std::vector<Point>>> collected;
     for (std::int64_t ts = start; ts <= ref; ts += step) {
+      Spend(1);
       Value value = Eval(*node.children[0], ts);
       if (value.type == VT::kScalar) {
         value.vector.push_back({{}, value.scalar, ts});
@@ -618,6 +620,7 @@ class Evaluator {
       --it;
       if (it->t_ms < ref - options_.lookback_ms) return;
       if (IsStaleMarker(it->value)) return;
+      Spend(1);
       out.push_back({labels, it->value, it->t_ms});
     });
     return out;
@@ -1425,9 +1428,16 @@ class Evaluator {
     return out;
   }
 
+  void Spend(std::int64_t samples) {
+    budget_ -= samples;
+    if (budget_ < 0)
+      Fail("query processing would load too many samples into memory in query execution");
+  }
+
   const SeriesSource& source_;
   std::int64_t query_ms_;
   EvalOptions options_;
+  std::int64_t budget_;
   // Storage behind range vectors that could not point into the source.
   std::deque<std::vector<Point>> owned_points_;
   std::deque<LabelSet> owned_labels_;

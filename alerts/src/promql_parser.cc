@@ -181,7 +181,12 @@ std::optional<std::int64_t> ParsePromDuration(std::string_view text) {
     static const int rank[] = {0, 1, 2, 3, 6, 4, 5};
     if (rank[unit] <= last_unit) return std::nullopt;
     last_unit = rank[unit];
-    total += amount * units[unit].second;
+    // Out of range durations are not durations (Prometheus refuses them too).
+    std::int64_t part;
+    if (__builtin_mul_overflow(amount, units[unit].second, &part) ||
+        __builtin_add_overflow(total, part, &total)) {
+      return std::nullopt;
+    }
     i = digits + units[unit].first.size();
   }
   return total;

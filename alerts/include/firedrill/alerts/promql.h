@@ -149,6 +149,9 @@ struct QueryResult {
 struct EvalOptions {
   std::int64_t lookback_ms = 5 * 60 * 1000;
   std::int64_t default_subquery_step_ms = 60 * 1000;  // the evaluation interval
+  // Samples a query may touch (selected points plus subquery steps) before it
+  // fails, as Prometheus's query.max-samples bounds a query's memory.
+  std::int64_t max_samples = 50'000'000;
 };
 
 // Evaluates `expr` as an instant query at `t_ms`. Runtime errors (many-to-many
