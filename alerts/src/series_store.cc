@@ -1,18 +1,9 @@
 #include "firedrill/alerts/series_store.h"
 
 #include <algorithm>
-#include <bit>
 #include <climits>
 
 namespace firedrill::alerts {
-namespace {
-
-constexpr std::uint64_t kStaleBits = 0x7ff0000000000002ull;
-
-}  // namespace
-
-double StaleMarker() { return std::bit_cast<double>(kStaleBits); }
-bool IsStaleMarker(double value) { return std::bit_cast<std::uint64_t>(value) == kStaleBits; }
 
 LabelSet WithName(const Sample& sample) {
   LabelSet labels = sample.labels;
@@ -24,7 +15,7 @@ LabelSet WithName(const Sample& sample) {
 bool SeriesStore::Append(const LabelSet& labels, std::int64_t t_ms, double value) {
   std::lock_guard lock(mutex_);
   auto [entry, inserted] = series_.try_emplace(labels);
-  if (inserted) IndexSeries(entry);
+  if (inserted) IndexSeries(*entry);
   std::vector<Point>& points = entry->second;
   if (!points.empty()) {
     if (t_ms < points.back().t_ms) return false;
@@ -51,15 +42,24 @@ void SeriesStore::Compact() {
     it = points.empty() ? series_.erase(it) : std::next(it);
   }
   by_name_.clear();
-  for (auto it = series_.begin(); it != series_.end(); ++it) IndexSeries(it);
+  for (auto& entry : series_) IndexSeries(entry);
 }
 
-void SeriesStore::IndexSeries(SeriesMap::iterator entry) {
+std::size_t SeriesStore::LabelSetHash::operator()(const LabelSet& labels) const {
+  std::size_t hash = 0xcbf29ce484222325ull;
+  for (const auto& label : labels) {
+    hash = (hash ^ std::hash<std::string>()(label.first)) * 0x100000001b3ull;
+    hash = (hash ^ std::hash<std::string>()(label.second)) * 0x100000001b3ull;
+  }
+  return hash;
+}
+
+void SeriesStore::IndexSeries(SeriesMap::value_type& entry) {
   std::string name;
-  for (const auto& label : entry->first) {
+  for (const auto& label : entry.first) {
     if (label.first == "__name__") name = label.second;
   }
-  by_name_[name].push_back(entry);
+  by_name_[name].push_back(&entry);
 }
 
 class SeriesStore::LockedView : public SeriesSource {

@@ -7,6 +7,7 @@
 // Thread-safety: all methods may be called from any thread.
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -20,9 +21,11 @@
 
 namespace firedrill::alerts {
 
-// Prometheus's staleness marker: a NaN with this exact bit pattern.
-double StaleMarker();
-bool IsStaleMarker(double value);
+// Prometheus's staleness marker: a NaN with this exact bit pattern. Inline:
+// range queries test every sample they read.
+inline constexpr std::uint64_t kStaleMarkerBits = 0x7ff0000000000002ull;
+inline double StaleMarker() { return std::bit_cast<double>(kStaleMarkerBits); }
+inline bool IsStaleMarker(double value) { return std::bit_cast<std::uint64_t>(value) == kStaleMarkerBits; }
 
 struct Point {
   std::int64_t t_ms = 0;
@@ -65,15 +68,20 @@ class SeriesStore {
 
  private:
   class LockedView;
-  using SeriesMap = std::map<LabelSet, std::vector<Point>>;
-  void IndexSeries(SeriesMap::iterator entry);
+  struct LabelSetHash {
+    std::size_t operator()(const LabelSet& labels) const;
+  };
+  // Hashed: rule evaluation appends to hundreds of series per round.
+  using SeriesMap = std::unordered_map<LabelSet, std::vector<Point>, LabelSetHash>;
+  void IndexSeries(SeriesMap::value_type& entry);
 
   mutable std::mutex mutex_;
   std::int64_t retention_ms_;
   std::int64_t newest_ms_ = INT64_MIN;
   SeriesMap series_;
   // Series by metric name, as a query's selector looks them up.
-  std::unordered_map<std::string, std::vector<SeriesMap::iterator>> by_name_;
+  // (Node pointers stay valid when the map rehashes; iterators would not.)
+  std::unordered_map<std::string, std::vector<SeriesMap::value_type*>> by_name_;
 };
 
 // A sample's full label set: its labels plus "__name__", sorted.
