@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "firedrill/alerts/rules_lint.h"
 #include "firedrill/alerts/rules_test.h"
 #include "firedrill/core/clock.h"
 #include "firedrill/core/log.h"
@@ -137,6 +138,42 @@ int Doctor(firedrill::Logger& logger, const std::string& backend) {
 
 }  // namespace
 
+int RulesLint(const std::vector<std::string>& rule_paths, const std::vector<std::string>& metrics,
+              const std::string& job) {
+  std::vector<firedrill::alerts::RuleFile> files;
+  bool invalid = false;
+  for (const std::string& path : rule_paths) {
+    auto file = firedrill::alerts::LoadRuleFile(path);
+    if (!file.ok()) {
+      std::cerr << file.status().message() << '\n';
+      invalid = true;
+      continue;
+    }
+    files.push_back(std::move(*file));
+  }
+  if (invalid) return kExitInvalid;
+  std::vector<firedrill::alerts::LintSource> sources;
+  for (const std::string& location : metrics) sources.push_back({location, job});
+  const std::int64_t end_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count();
+  firedrill::alerts::SeriesStore store(std::int64_t{2} * 3600 * 1000);
+  if (firedrill::Status status = firedrill::alerts::LoadIdleTarget(sources, end_ms, store);
+      !status.ok()) {
+    std::cerr << "firedrill rules lint: " << status.message() << '\n';
+    return status.code() == firedrill::StatusCode::kUnavailable ? kExitHarness : kExitInvalid;
+  }
+  const auto findings = firedrill::alerts::LintRules(files, store, sources, end_ms);
+  std::size_t rules_checked = 0;
+  for (const auto& file : files) {
+    for (const auto& group : file.groups) rules_checked += group.rules.size();
+  }
+  for (const auto& finding : findings) std::cout << finding.ToString() << '\n';
+  std::cout << findings.size() << " finding(s) in " << rules_checked << " rule(s) against "
+            << store.SeriesCount() << " exposed series\n";
+  return findings.empty() ? kExitOk : kExitFailed;
+}
+
 int main(int argc, char** argv) {
   CLI::App app{
       "Firedrill: chaos and load drills for GPU ML pipelines. A scenario file drives load and "
@@ -150,7 +187,8 @@ int main(int argc, char** argv) {
       "  firedrill plan scenarios/gpu-memory-exhaustion.yaml -p hogShare=97%\n"
       "  firedrill schema > firedrill.schema.json\n"
       "  firedrill doctor\n"
-      "  firedrill rules test tests/alerts/hsof_rules_test.yml\n"
+      "  firedrill rules test rules/hsof-alerts_test.yml\n"
+      "  firedrill rules lint rules/hsof-alerts.yml --metrics http://127.0.0.1:8080/metrics\n"
       "Exit codes: 0 ok, 1 an expectation failed, 2 bad usage or invalid file, 3 aborted by a "
       "guardrail,\n"
       "4 the harness could not do its job. Docs: README.md, docs/SCENARIOS.md, docs/CLI.md.");
@@ -246,8 +284,35 @@ int main(int argc, char** argv) {
       "Exit 0 when every test passes, 1 when a test fails, 2 when a file cannot be read or "
       "loaded.\n"
       "Examples:\n"
-      "  firedrill rules test tests/alerts/hsof_rules_test.yml\n"
+      "  firedrill rules test rules/hsof-alerts_test.yml\n"
+      "  firedrill rules lint rules/hsof-alerts.yml --metrics http://127.0.0.1:8080/metrics\n"
       "  firedrill rules test --pending --timeline drills/*_test.yml");
+
+  std::vector<std::string> lint_rule_files;
+  std::vector<std::string> lint_metrics;
+  std::string lint_job;
+  auto* rules_lint = rules->add_subcommand("lint",
+                                           "Find alert rules that can never fire, or that fire on "
+                                           "an idle target, against what it exposes");
+  rules_lint->add_option("rules", lint_rule_files, "Prometheus rule files")->required();
+  rules_lint
+      ->add_option(
+          "--metrics", lint_metrics,
+          "a /metrics URL of the target at rest, or a file in the text format (repeatable)")
+      ->required();
+  rules_lint->add_option(
+      "--job", lint_job,
+      "the job label Prometheus gives the target; without it, job and instance matchers "
+      "are not checked");
+  rules_lint->footer(
+      "One line per finding: file:line:column: rule: what is wrong [kind]. Kinds: unknown-metric,\n"
+      "no-matching-series, no-matching-labels, evaluation-error, fires-when-idle.\n"
+      "Exit 0 when nothing is found, 1 when something is, 2 for a bad rule file, 4 when a target "
+      "does not answer.\n"
+      "Examples:\n"
+      "  firedrill rules lint rules/hsof-alerts.yml --metrics http://127.0.0.1:8080/metrics --job "
+      "hsof-main\n"
+      "  firedrill rules lint rules/*.yml --metrics exposition.txt");
 
   try {
     app.parse(argc, argv);
@@ -275,6 +340,7 @@ int main(int argc, char** argv) {
       return kExitOk;
     }
     if (doctor->parsed()) return Doctor(logger, device);
+    if (rules_lint->parsed()) return RulesLint(lint_rule_files, lint_metrics, lint_job);
     if (rules_test->parsed()) {
       const auto outcome = firedrill::alerts::RunRulesTests(rules_test_files, rules_test_options,
                                                             std::cout, std::cerr);

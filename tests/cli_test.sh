@@ -47,6 +47,13 @@ contains "doctor logs the device choice in one line" "gpu: using the cpu backend
 check "doctor in JSON lines" 0 "$firedrill" --log-format json doctor --device cpu
 contains "JSON log lines" '"component":"gpu"'
 check "doctor with a bad device is bad usage" 2 "$firedrill" doctor --device rocm
+check "HSOF's rule unit tests pass" 0 "$firedrill" rules test rules/hsof-alerts_test.yml
+contains "rules test reports like promtool" "  SUCCESS"
+check "rules test of a missing file is invalid" 2 "$firedrill" rules test rules/no-such-test.yml
+check "rules lint finds HSOF rules that page an idle pipeline" 1 "$firedrill" rules lint rules/hsof-alerts.yml --metrics tests/alerts/lint/hsof-idle.txt
+contains "lint: an idle pipeline pages for stalled feature processing" "alert FeatureProcessingStalled: fires on the idle target"
+contains "lint: the temperature metric is missing" "metric hsof_gpu_temperature_celsius is not exposed by the target"
+check "rules lint of an unreachable target is a harness failure" 4 "$firedrill" rules lint rules/hsof-alerts.yml --metrics http://127.0.0.1:1/metrics
 if "$firedrill" reference | diff -u docs/REFERENCE.md - >/tmp/firedrill-cli-test.$$; then
   echo "ok: docs/REFERENCE.md matches firedrill reference"
 else

@@ -1493,10 +1493,14 @@ void AppendGoQuoted(std::string& out, std::string_view value) {
 
 Result<QueryResult> Evaluate(const Expr& expr, const SeriesSource& source, std::int64_t t_ms,
                              const EvalOptions& options) {
+  return EvaluateNode(*expr.root, source, t_ms, options);
+}
+
+Result<QueryResult> EvaluateNode(const Node& root, const SeriesSource& source, std::int64_t t_ms,
+                                 const EvalOptions& options) {
   QueryResult result;
   try {
     Evaluator evaluator(source, t_ms, options);
-    const Node& root = *expr.root;
     result.type = root.type;
     if (root.type == VT::kMatrix) {
       const Matrix matrix = evaluator.EvalRange(root, t_ms);

@@ -158,6 +158,10 @@ struct EvalOptions {
 // matching, duplicate label sets, bad arguments) come back as statuses.
 Result<QueryResult> Evaluate(const Expr& expr, const SeriesSource& source, std::int64_t t_ms,
                              const EvalOptions& options = {});
+// One subexpression of a parsed Expr, as if it were the whole query (what
+// `rules lint` uses to look at each side of a binary operation).
+Result<QueryResult> EvaluateNode(const Node& node, const SeriesSource& source, std::int64_t t_ms,
+                                 const EvalOptions& options = {});
 
 // Go's strconv.FormatFloat(value, fmt, -1, 64) for fmt 'g', 'E', 'e' and 'f':
 // the shortest form that reads back exactly, as Prometheus prints values.
