@@ -467,6 +467,13 @@ class GroupRunner {
     alert_times.erase(std::unique(alert_times.begin(), alert_times.end()), alert_times.end());
     std::size_t current = 0;
 
+    // A bound promtool lacks: a year of 1 ms steps would never finish.
+    constexpr std::int64_t kMaxEvaluations = 1'000'000;
+    if (max_ms / file_.evaluation_interval_ms >= kMaxEvaluations) {
+      return {"    eval_time " + ModelDuration(max_ms) + " at evaluation_interval " +
+              ModelDuration(file_.evaluation_interval_ms) + " needs more than " +
+              std::to_string(kMaxEvaluations) + " rule evaluations; firedrill stops there"};
+    }
     SeriesStore store(INT64_MAX / 4);
     std::vector<std::size_t> loaded(group_.input.size(), 0);
     last_loaded_.assign(group_.input.size(), -1);
@@ -699,7 +706,7 @@ Result<std::vector<SeriesValue>> ExpandSeriesValues(std::string_view text) {
         } else {
           return fail(start, "bad value \"" + std::string(item) + "\"");
         }
-        if (out.size() + count > 10'000'000) return fail(start, "series too long");
+        if (out.size() + count > 1'000'000) return fail(start, "series longer than 1000000 values");
         // An extra value for time 0, as Prometheus's series notation has.
         for (std::uint64_t k = 0; k <= count; ++k) {
           out.push_back({false, value});
