@@ -319,4 +319,19 @@ Result<Exposition> ParseExposition(std::string_view text, std::string_view sourc
   return out;
 }
 
+void SetLabel(LabelSet& labels, const std::string& name, const std::string& value) {
+  auto it =
+      std::lower_bound(labels.begin(), labels.end(), name,
+                       [](const auto& label, const std::string& n) { return label.first < n; });
+  if (it != labels.end() && it->first == name) {
+    if (value.empty()) {
+      labels.erase(it);
+    } else {
+      it->second = value;
+    }
+  } else if (!value.empty()) {
+    labels.insert(it, {name, value});
+  }
+}
+
 }  // namespace firedrill::alerts

@@ -36,21 +36,6 @@ std::string_view GetLabel(const LabelSet& labels, std::string_view name) {
   const std::string* value = FindLabel(labels, name);
   return value ? std::string_view(*value) : std::string_view();
 }
-// labels.Builder.Set: an empty value deletes.
-void SetLabel(LabelSet& labels, const std::string& name, const std::string& value) {
-  auto it =
-      std::lower_bound(labels.begin(), labels.end(), name,
-                       [](const auto& label, const std::string& n) { return label.first < n; });
-  if (it != labels.end() && it->first == name) {
-    if (value.empty()) {
-      labels.erase(it);
-    } else {
-      it->second = value;
-    }
-  } else if (!value.empty()) {
-    labels.insert(it, {name, value});
-  }
-}
 void DeleteLabels(LabelSet& labels, const std::vector<std::string>& names) {
   std::erase_if(labels, [&](const auto& label) {
     return std::find(names.begin(), names.end(), label.first) != names.end();
@@ -65,9 +50,9 @@ void KeepLabels(LabelSet& labels, const std::vector<std::string>& names) {
   });
 }
 
-// The match key of a sample: the `on` labels, or all but the ignored ones and
-// the metric name.
-std::string Signature(const LabelSet& labels, bool on, const std::vector<std::string>& names) {
+}  // namespace
+
+std::string MatchSignature(const LabelSet& labels, bool on, const std::vector<std::string>& names) {
   std::string key;
   for (const auto& label : labels) {
     const bool listed = std::find(names.begin(), names.end(), label.first) != names.end();
@@ -78,6 +63,12 @@ std::string Signature(const LabelSet& labels, bool on, const std::vector<std::st
     key += '\xff';
   }
   return key;
+}
+
+namespace {
+
+std::string Signature(const LabelSet& labels, bool on, const std::vector<std::string>& names) {
+  return MatchSignature(labels, on, names);
 }
 
 std::string LabelsKey(const LabelSet& labels) {

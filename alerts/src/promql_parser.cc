@@ -499,44 +499,6 @@ bool IsSetOperator(BinaryOp op) {
   return op == BinaryOp::kAnd || op == BinaryOp::kOr || op == BinaryOp::kUnless;
 }
 
-std::string_view OpName(BinaryOp op) {
-  switch (op) {
-    case BinaryOp::kAdd:
-      return "+";
-    case BinaryOp::kSub:
-      return "-";
-    case BinaryOp::kMul:
-      return "*";
-    case BinaryOp::kDiv:
-      return "/";
-    case BinaryOp::kMod:
-      return "%";
-    case BinaryOp::kPow:
-      return "^";
-    case BinaryOp::kAtan2:
-      return "atan2";
-    case BinaryOp::kEqual:
-      return "==";
-    case BinaryOp::kNotEqual:
-      return "!=";
-    case BinaryOp::kGreater:
-      return ">";
-    case BinaryOp::kLess:
-      return "<";
-    case BinaryOp::kGreaterEqual:
-      return ">=";
-    case BinaryOp::kLessEqual:
-      return "<=";
-    case BinaryOp::kAnd:
-      return "and";
-    case BinaryOp::kOr:
-      return "or";
-    case BinaryOp::kUnless:
-      return "unless";
-  }
-  return "?";
-}
-
 class Parser {
  public:
   explicit Parser(std::string_view text) : lexer_(text) { Advance(); }
@@ -719,8 +681,8 @@ class Parser {
     }
     if (IsSetOperator(node.binary_op)) {
       if (node.card != Node::Card::kOneToOne) {
-        Fail(node.position,
-             "no grouping allowed for \"" + std::string(OpName(node.binary_op)) + "\" operation");
+        Fail(node.position, "no grouping allowed for \"" +
+                                std::string(BinaryOpName(node.binary_op)) + "\" operation");
       }
       node.card = Node::Card::kManyToMany;
     }
@@ -751,7 +713,7 @@ class Parser {
       Fail(node.position, "vector matching only allowed between instant vectors");
     }
     if (IsSetOperator(node.binary_op) && (lhs.type == VT::kScalar || rhs.type == VT::kScalar)) {
-      Fail(node.position, "set operator \"" + std::string(OpName(node.binary_op)) +
+      Fail(node.position, "set operator \"" + std::string(BinaryOpName(node.binary_op)) +
                               "\" not allowed in binary scalar expression");
     }
     node.type = both_scalar ? VT::kScalar : VT::kVector;
@@ -1183,6 +1145,44 @@ const Function* FindFunction(std::string_view name) {
   }();
   const auto found = index->find(name);
   return found == index->end() ? nullptr : found->second;
+}
+
+std::string_view BinaryOpName(BinaryOp op) {
+  switch (op) {
+    case BinaryOp::kAdd:
+      return "+";
+    case BinaryOp::kSub:
+      return "-";
+    case BinaryOp::kMul:
+      return "*";
+    case BinaryOp::kDiv:
+      return "/";
+    case BinaryOp::kMod:
+      return "%";
+    case BinaryOp::kPow:
+      return "^";
+    case BinaryOp::kAtan2:
+      return "atan2";
+    case BinaryOp::kEqual:
+      return "==";
+    case BinaryOp::kNotEqual:
+      return "!=";
+    case BinaryOp::kGreater:
+      return ">";
+    case BinaryOp::kLess:
+      return "<";
+    case BinaryOp::kGreaterEqual:
+      return ">=";
+    case BinaryOp::kLessEqual:
+      return "<=";
+    case BinaryOp::kAnd:
+      return "and";
+    case BinaryOp::kOr:
+      return "or";
+    case BinaryOp::kUnless:
+      return "unless";
+  }
+  return "?";
 }
 
 std::string_view ValueTypeName(ValueType type) {

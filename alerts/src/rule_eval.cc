@@ -17,21 +17,6 @@ std::int64_t Millis(Duration duration) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(duration).count();
 }
 
-void SetLabel(LabelSet& labels, const std::string& name, const std::string& value) {
-  auto it =
-      std::lower_bound(labels.begin(), labels.end(), name,
-                       [](const auto& label, const std::string& n) { return label.first < n; });
-  if (it != labels.end() && it->first == name) {
-    if (value.empty()) {
-      labels.erase(it);
-    } else {
-      it->second = value;
-    }
-  } else if (!value.empty()) {
-    labels.insert(it, {name, value});
-  }
-}
-
 // ------------------------------------------------------------ templates
 
 using TemplateValue = std::variant<std::string, double, bool, LabelSet>;

@@ -49,51 +49,6 @@ LabelSet WithoutName(LabelSet labels) {
   return labels;
 }
 
-std::string MatchKey(const LabelSet& labels, const Node& node) {
-  std::string key;
-  for (const auto& [name, value] : labels) {
-    const bool listed = std::find(node.matching_labels.begin(), node.matching_labels.end(), name) !=
-                        node.matching_labels.end();
-    if (node.on ? !listed : (listed || name == "__name__")) continue;
-    key += name + '\xff' + value + '\xff';
-  }
-  return key;
-}
-
-std::string_view OperatorText(promql::BinaryOp op) {
-  using promql::BinaryOp;
-  switch (op) {
-    case BinaryOp::kAdd:
-      return "+";
-    case BinaryOp::kSub:
-      return "-";
-    case BinaryOp::kMul:
-      return "*";
-    case BinaryOp::kDiv:
-      return "/";
-    case BinaryOp::kMod:
-      return "%";
-    case BinaryOp::kPow:
-      return "^";
-    case BinaryOp::kAtan2:
-      return "atan2";
-    case BinaryOp::kEqual:
-      return "==";
-    case BinaryOp::kNotEqual:
-      return "!=";
-    case BinaryOp::kGreater:
-      return ">";
-    case BinaryOp::kLess:
-      return "<";
-    case BinaryOp::kGreaterEqual:
-      return ">=";
-    case BinaryOp::kLessEqual:
-      return "<=";
-    default:
-      return "set operator";
-  }
-}
-
 class RuleLinter {
  public:
   RuleLinter(SeriesStore& store, const std::vector<LintSource>& sources, std::int64_t end_ms,
@@ -209,13 +164,14 @@ class RuleLinter {
     const auto rhs = Evaluate(*node.children[1]);
     if (!lhs || !rhs || lhs->vector.empty() || rhs->vector.empty()) return;
     std::set<std::string> right;
-    for (const auto& sample : rhs->vector) right.insert(MatchKey(sample.labels, node));
+    for (const auto& sample : rhs->vector)
+      right.insert(promql::MatchSignature(sample.labels, node.on, node.matching_labels));
     const bool any = std::any_of(lhs->vector.begin(), lhs->vector.end(), [&](const auto& sample) {
-      return right.count(MatchKey(sample.labels, node)) > 0;
+      return right.count(promql::MatchSignature(sample.labels, node.on, node.matching_labels)) > 0;
     });
     if (!any) {
       Add(LintFinding::Kind::kNoMatchingLabels, node.position,
-          "the two sides of \"" + std::string(OperatorText(node.binary_op)) +
+          "the two sides of \"" + std::string(promql::BinaryOpName(node.binary_op)) +
               "\" share no label set to match on: left " +
               promql::FormatLabels(WithoutName(lhs->vector[0].labels)) + ", right " +
               promql::FormatLabels(WithoutName(rhs->vector[0].labels)) +

@@ -22,6 +22,10 @@ namespace firedrill::alerts {
 // apart (Sample::name), as the series store keys on both.
 using LabelSet = std::vector<std::pair<std::string, std::string>>;
 
+// Sets `name` in a sorted label set, as Prometheus's labels.Builder does: an
+// empty value removes the label.
+void SetLabel(LabelSet& labels, const std::string& name, const std::string& value);
+
 struct Sample {
   std::string name;
   LabelSet labels;

@@ -72,6 +72,12 @@ enum class AggregateOp {
   kCountValues,
 };
 
+std::string_view BinaryOpName(BinaryOp op);  // "+", "==", "and", ...
+
+// The key two samples must share to match in a binary operation: the `on`
+// labels, or every label but the ignored ones and the metric name.
+std::string MatchSignature(const LabelSet& labels, bool on, const std::vector<std::string>& names);
+
 struct Function;  // the function table lives with the evaluator
 
 struct Node {

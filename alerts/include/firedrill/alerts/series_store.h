@@ -25,7 +25,9 @@ namespace firedrill::alerts {
 // range queries test every sample they read.
 inline constexpr std::uint64_t kStaleMarkerBits = 0x7ff0000000000002ull;
 inline double StaleMarker() { return std::bit_cast<double>(kStaleMarkerBits); }
-inline bool IsStaleMarker(double value) { return std::bit_cast<std::uint64_t>(value) == kStaleMarkerBits; }
+inline bool IsStaleMarker(double value) {
+  return std::bit_cast<std::uint64_t>(value) == kStaleMarkerBits;
+}
 
 struct Point {
   std::int64_t t_ms = 0;
