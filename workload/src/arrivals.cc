@@ -12,6 +12,8 @@
 #include <sstream>
 #include <utility>
 
+#include "portable.h"
+
 namespace firedrill::workload {
 namespace {
 
@@ -29,11 +31,7 @@ Duration FromSeconds(double seconds) {
   return Duration(static_cast<Duration::rep>(std::max(0.0, nanos)));
 }
 
-// (0, 1] from the engine's top 53 bits; not std::exponential_distribution,
-// whose algorithm differs between standard libraries.
-double UniformOpen(std::mt19937_64& random) {
-  return static_cast<double>((random() >> 11) + 1) * 0x1p-53;
-}
+using internal::UniformOpen;
 
 // ---- paced schedules --------------------------------------------------------
 
@@ -490,15 +488,7 @@ class Fields {
   }
 
   Result<double> NumberOf(const nlohmann::json& value, std::string_view where) const {
-    if (value.is_number()) return value.get<double>();
-    if (value.is_string()) {
-      const std::string& text = value.get_ref<const std::string&>();
-      double number = 0;
-      const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), number);
-      if (error == std::errc() && end == text.data() + text.size() && std::isfinite(number)) {
-        return number;
-      }
-    }
+    if (std::optional<double> number = internal::JsonNumber(value)) return *number;
     return Error(where, "expected a number, got " + value.dump());
   }
 

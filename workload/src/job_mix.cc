@@ -6,22 +6,14 @@
 #include <numbers>
 #include <utility>
 
+#include "portable.h"
+
 namespace firedrill::workload {
 namespace {
 
-// Our own conversions from the engine's bits rather than std::*_distribution,
-// whose algorithms differ between standard libraries: a seed must replay the
-// same jobs wherever it runs.
-double UniformOpen(std::mt19937_64& random) {  // (0, 1]
-  return static_cast<double>((random() >> 11) + 1) * 0x1p-53;
-}
-double UniformHalfOpen(std::mt19937_64& random) {  // [0, 1)
-  return static_cast<double>(random() >> 11) * 0x1p-53;
-}
-double StandardNormal(std::mt19937_64& random) {  // Box-Muller, one of the pair
-  const double radius = std::sqrt(-2.0 * std::log(UniformOpen(random)));
-  return radius * std::cos(2.0 * std::numbers::pi * UniformHalfOpen(random));
-}
+using internal::StandardNormal;
+using internal::UniformHalfOpen;
+using internal::UniformOpen;
 
 Status Bad(std::string message) {
   return FD_STATUS(StatusCode::kInvalidArgument, std::move(message));
@@ -29,15 +21,7 @@ Status Bad(std::string message) {
 
 // A number given as JSON text (the loader's form) or as a JSON number.
 Result<double> NumberField(const nlohmann::json& value, std::string_view name) {
-  if (value.is_number()) return value.get<double>();
-  if (value.is_string()) {
-    const std::string& text = value.get_ref<const std::string&>();
-    double number = 0;
-    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), number);
-    if (error == std::errc() && end == text.data() + text.size() && std::isfinite(number)) {
-      return number;
-    }
-  }
+  if (std::optional<double> number = internal::JsonNumber(value)) return *number;
   return Bad("field '" + std::string(name) + "': expected a number, got " + value.dump());
 }
 
