@@ -910,14 +910,14 @@ class Parser {
     }
 
     const std::string name = current_.text;
-    const std::size_t after_name = lexer_.position();
+
     Advance();
     const bool call = current_.kind == Tok::kLeftParen;
     std::string lower = name;
     for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
     if (auto aggregate = Aggregations().find(lower); aggregate != Aggregations().end()) {
       if (call || IsKeyword("by") || IsKeyword("without")) {
-        return ParseAggregate(std::move(node), aggregate->second, lower);
+        return ParseAggregate(std::move(node), aggregate->second);
       }
     }
     if (call) {
@@ -925,7 +925,7 @@ class Parser {
       if (function == nullptr) Fail(node->position, "unknown function with name \"" + name + "\"");
       return ParseCall(std::move(node), *function);
     }
-    (void)after_name;
+
     static const char* const kReserved[] = {"and",        "or",          "unless", "atan2",
                                             "by",         "without",     "on",     "ignoring",
                                             "group_left", "group_right", "bool",   "offset"};
@@ -1050,8 +1050,7 @@ class Parser {
     return node;
   }
 
-  std::unique_ptr<Node> ParseAggregate(std::unique_ptr<Node> node, AggregateOp op,
-                                       const std::string& name) {
+  std::unique_ptr<Node> ParseAggregate(std::unique_ptr<Node> node, AggregateOp op) {
     node->kind = Node::Kind::kAggregate;
     node->aggregate_op = op;
     node->type = VT::kVector;
@@ -1098,7 +1097,7 @@ class Parser {
                                               std::string(ValueTypeName(node->children[0]->type)));
       }
     }
-    (void)name;
+
     return node;
   }
 

@@ -636,10 +636,7 @@ Status RuleEngine::EvaluateRule(CompiledRule& compiled, SeriesStore& store, std:
         existing->second.annotations = alert.annotations;
         continue;
       }
-      const AlertState before =
-          existing == compiled.active.end() ? AlertState::kInactive : existing->second.state;
       compiled.active[labels] = alert;
-      (void)before;
       record(alert, AlertState::kInactive);
     }
     const std::int64_t hold_ms = Millis(rule.for_duration);
