@@ -1,6 +1,8 @@
 #include "firedrill/workload/arrivals.h"
 
 #include <gtest/gtest.h>
+
+#include <iostream>
 #include <unistd.h>
 
 #include <algorithm>
@@ -461,6 +463,29 @@ TEST_F(TraceTest, MissingFileAndBadSpeed) {
   EXPECT_EQ(TraceArrivals(good, 0, 1h).status().message(),
             good + ": trace speed must be a positive number");
   EXPECT_TRUE(TraceArrivals(good, 1000, 1h).ok());
+}
+
+TEST(ShareOfSchedule, SharesInterleaveToTheWholeSchedule) {
+  constexpr std::uint64_t kSeed = 20261128;
+  std::cout << "seed " << kSeed << "\n";
+  std::vector<Duration> whole;
+  auto schedule = PoissonArrivals(Rate{500}, 2s, kSeed);
+  while (auto next = schedule->Next()) whole.push_back(*next);
+  for (int shares : {1, 2, 3, 7}) {
+    std::vector<Duration> merged;
+    for (int index = 0; index < shares; ++index) {
+      auto share = ShareOfSchedule(PoissonArrivals(Rate{500}, 2s, kSeed), index, shares);
+      std::size_t position = static_cast<std::size_t>(index);
+      while (auto next = share->Next()) {
+        ASSERT_LT(position, whole.size());
+        EXPECT_EQ(*next, whole[position]) << shares << " shares, share " << index;
+        merged.push_back(*next);
+        position += static_cast<std::size_t>(shares);
+      }
+      EXPECT_FALSE(share->Next().has_value());
+    }
+    EXPECT_EQ(merged.size(), whole.size()) << shares << " shares";
+  }
 }
 
 }  // namespace

@@ -731,4 +731,39 @@ Result<ClosedLoop> MakeClosedLoop(const nlohmann::json& fields, Duration phase_l
   return ClosedLoop(static_cast<std::int64_t>(users), think, phase_length);
 }
 
+namespace {
+
+class SharedSchedule final : public ArrivalSchedule {
+ public:
+  SharedSchedule(std::unique_ptr<ArrivalSchedule> whole, int index, int shares)
+      : whole_(std::move(whole)), index_(index), shares_(shares) {}
+  std::optional<Duration> Next() override {
+    std::optional<Duration> next;
+    // The first call skips to this share's first send; later calls skip the
+    // other shares' sends in between.
+    for (int skip = taken_ ? shares_ : index_ + 1; skip > 0 && (next = whole_->Next()); --skip) {
+    }
+    taken_ = true;
+    return next;
+  }
+  const JobShape* shape() const override { return whole_->shape(); }
+  double expected_sends() const override {
+    return whole_->expected_sends() / shares_;
+  }
+
+ private:
+  std::unique_ptr<ArrivalSchedule> whole_;
+  int index_;
+  int shares_;
+  bool taken_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<ArrivalSchedule> ShareOfSchedule(std::unique_ptr<ArrivalSchedule> schedule, int index,
+                                                 int shares) {
+  if (shares <= 1) return schedule;
+  return std::make_unique<SharedSchedule>(std::move(schedule), index, shares);
+}
+
 }  // namespace firedrill::workload

@@ -108,6 +108,12 @@ Result<std::unique_ptr<ArrivalSchedule>> MakeArrivalSchedule(std::string_view ki
                                                              std::uint64_t seed,
                                                              const std::filesystem::path& base_dir);
 
+// One of `shares` interleaved parts of `schedule`: sends index, index +
+// shares, index + 2 * shares, ... — how a schedule is split over generator
+// threads, exactly and for every kind, without changing its sum.
+std::unique_ptr<ArrivalSchedule> ShareOfSchedule(std::unique_ptr<ArrivalSchedule> schedule, int index,
+                                                 int shares);
+
 // kind: closed. Each of `users` users sends, waits for its job to finish,
 // thinks for `think_time`, and sends again. First sends are spread evenly
 // over one think time so the users do not move in lockstep.
