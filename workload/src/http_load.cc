@@ -124,24 +124,19 @@ class Worker {
     Clock::time_point next_sweep = start_;
     for (;;) {
       Clock::time_point now = Clock::now();
-      if (sending && (now >= deadline_ || (options_.stop != nullptr && options_.stop->load()))) {
-        sending = false;
-        // Sends never made count as unsent, not as latency nobody measured.
-        result_.unsent += static_cast<std::int64_t>(waiting_.size());
-        waiting_.clear();
-        live_.waiting.store(0, std::memory_order_relaxed);
-      }
-      if (sending) SendDue(now);
+      const bool stopped = options_.stop != nullptr && options_.stop->load();
+      // Every scheduled send falls before the deadline, so hand out what is
+      // due before deciding the run is over: a late wake-up must not drop them.
+      if (sending && !stopped) SendDue(now);
+      if (sending && (now >= deadline_ || stopped)) sending = false;
       if (now >= next_sweep) {
         Sweep(now, sending);
         next_sweep = now + std::chrono::milliseconds(5);
       }
-      if (!sending) {
-        if (in_flight_ == 0) break;
-        if (now >= deadline_ + options_.timeout ||
-            (options_.stop != nullptr && options_.stop->load() && now >= deadline_)) {
-          break;
-        }
+      // After the deadline, sends still waiting for a connection go out as
+      // connections free up, for up to one timeout; a stop ends at once.
+      if (!sending && ((in_flight_ == 0 && waiting_.empty()) || stopped || now >= deadline_ + options_.timeout)) {
+        break;
       }
       // Sleep until the next send is due, or the next sweep.
       Clock::time_point wake = next_sweep;
@@ -167,10 +162,13 @@ class Worker {
         }
       }
     }
-    // Whatever is still out when the run ends was never answered.
+    // Whatever is still out when the run ends was never answered, and sends
+    // that never went out count as unsent, not as latency nobody measured.
     for (Connection& connection : connections_) {
       if (connection.busy) Error("unanswered when the run ended");
     }
+    result_.unsent += static_cast<std::int64_t>(waiting_.size());
+    waiting_.clear();
   }
 
   // Hands every due send to an idle connection, or queues it.
