@@ -18,6 +18,7 @@
 #include "firedrill/engine/loader.h"
 #include "firedrill/engine/plan.h"
 #include "firedrill/gpu/device.h"
+#include "load_command.h"
 
 namespace {
 
@@ -55,10 +56,14 @@ int Validate(const std::vector<std::string>& files, const std::vector<std::strin
   for (const std::string& file : files) {
     const LoadResult result = firedrill::engine::LoadFile(file, options);
     all_valid = all_valid && result.ok();
-    std::string kind = result.scenario() ? "Scenario" : result.runbook() ? "Runbook" : "";
-    std::string name = result.scenario()  ? result.scenario()->metadata.name
-                       : result.runbook() ? result.runbook()->metadata.name
-                                          : "";
+    std::string kind = result.scenario()   ? "Scenario"
+                       : result.runbook()  ? "Runbook"
+                       : result.workload() ? "Workload"
+                                           : "";
+    std::string name = result.scenario()   ? result.scenario()->metadata.name
+                       : result.runbook()  ? result.runbook()->metadata.name
+                       : result.workload() ? result.workload()->metadata.name
+                                           : "";
     if (format == "json") {
       nlohmann::ordered_json entry{{"file", file}, {"valid", result.ok()}};
       if (!kind.empty()) entry["kind"] = kind, entry["name"] = name;
@@ -187,6 +192,7 @@ int main(int argc, char** argv) {
       "  firedrill plan scenarios/gpu-memory-exhaustion.yaml -p hogShare=97%\n"
       "  firedrill schema > firedrill.schema.json\n"
       "  firedrill doctor\n"
+      "  firedrill load http://127.0.0.1:8080/ --rate 1000/s -d 30s\n"
       "  firedrill rules test rules/hsof-alerts_test.yml\n"
       "  firedrill rules lint rules/hsof-alerts.yml --metrics http://127.0.0.1:8080/metrics\n"
       "Exit codes: 0 ok, 1 an expectation failed, 2 bad usage or invalid file, 3 aborted by a "
@@ -237,8 +243,8 @@ int main(int argc, char** argv) {
   std::string schema_kind = "all";
   auto* schema = app.add_subcommand(
       "schema", "Print the JSON Schema of scenario and runbook files, for editors");
-  schema->add_option("--kind", schema_kind, "all, scenario or runbook")
-      ->check(CLI::IsMember({"all", "scenario", "runbook"}))
+  schema->add_option("--kind", schema_kind, "all, scenario, runbook or workload")
+      ->check(CLI::IsMember({"all", "scenario", "runbook", "workload"}))
       ->capture_default_str();
   schema->footer(
       "Examples:\n"
@@ -314,6 +320,9 @@ int main(int argc, char** argv) {
       "hsof-main\n"
       "  firedrill rules lint rules/*.yml --metrics exposition.txt");
 
+  firedrill::cli::LoadCommandOptions load_options;
+  auto* load = firedrill::cli::AddLoadCommand(app, load_options);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -340,6 +349,7 @@ int main(int argc, char** argv) {
       return kExitOk;
     }
     if (doctor->parsed()) return Doctor(logger, device);
+    if (load->parsed()) return firedrill::cli::RunLoadCommand(load_options, logger);
     if (rules_lint->parsed()) return RulesLint(lint_rule_files, lint_metrics, lint_job);
     if (rules_test->parsed()) {
       const auto outcome = firedrill::alerts::RunRulesTests(rules_test_files, rules_test_options,

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# cli_test.sh FIREDRILL: the command line's contract — help with examples,
-# exit codes, JSON output — checked against the real binary.
+# cli_test.sh FIREDRILL TINY_HTTP_SERVER: the command line's contract — help
+# with examples, exit codes, JSON output — checked against the real binary.
 set -u
 firedrill=$1
+tiny_http_server=$2
 failures=0
 check() {  # check DESCRIPTION EXPECTED_RC COMMAND...
   local description=$1 expected=$2; shift 2
@@ -22,7 +23,7 @@ trap 'rm -f /tmp/firedrill-cli-test.$$' EXIT
 
 check "--help exits 0" 0 "$firedrill" --help
 contains "--help shows examples" "Examples:"
-for sub in validate plan schema reference doctor; do
+for sub in validate plan schema reference doctor load; do
   check "$sub --help exits 0" 0 "$firedrill" "$sub" --help
   contains "$sub --help shows an example" "  firedrill $sub"
 done
@@ -54,6 +55,30 @@ check "rules lint finds HSOF rules that page an idle pipeline" 1 "$firedrill" ru
 contains "lint: an idle pipeline pages for stalled feature processing" "alert FeatureProcessingStalled: fires on the idle target"
 contains "lint: the temperature metric is missing" "metric hsof_gpu_temperature_celsius is not exposed by the target"
 check "rules lint of an unreachable target is a harness failure" 4 "$firedrill" rules lint rules/hsof-alerts.yml --metrics http://127.0.0.1:1/metrics
+check "load without a rate is bad usage" 2 "$firedrill" load http://127.0.0.1:1/
+contains "load says what to give" "give --rate"
+check "load refuses a target off loopback" 2 "$firedrill" load http://192.0.2.1/ --rate 1/s -d 1s
+contains "load names the rule" "is not a loopback address"
+check "load with a bad workload file names the place" 2 "$firedrill" load http://127.0.0.1:1/ -f tests/scenarios/invalid/workload-spike-longer-than-every.yaml
+contains "load: file:line:column of the bad arrival" "workload-spike-longer-than-every.yaml:9:16: workload.phases[bursts].arrival"
+check "load with a bad trace names the CSV line" 2 "$firedrill" load http://127.0.0.1:1/ -f tests/scenarios/invalid/workload-bad-trace.yaml
+contains "load: the trace's line and column" "bad-feature-count.csv:3:9: features: expected an integer"
+"$tiny_http_server" > /tmp/firedrill-cli-port.$$ &
+server=$!
+for _ in $(seq 100); do [ -s /tmp/firedrill-cli-port.$$ ] && break; sleep 0.05; done
+url="http://127.0.0.1:$(awk '{print $2}' /tmp/firedrill-cli-port.$$)/"
+out=$(mktemp -d)
+check "load: -f and --rate do not go together" 2 "$firedrill" load "$url" -f tests/workload/short-steps.yaml --rate 1/s
+check "load runs a workload file's phases" 0 "$firedrill" load "$url" -f tests/workload/short-steps.yaml -o "$out" --progress never
+check "load: the summary parses and counts every phase" 0 python3 -c "
+import json, sys
+s = json.load(open('$out/load-summary.json'))
+assert [p['phase'] for p in s['phases']] == ['baseline', 'step-up', 'bursts', 'cool-down'], s['phases']
+for p in s['phases']:
+    assert p['counts']['answered'] == p['counts']['scheduled'] > 0, p['counts']
+    assert p['histograms']['corrected']['total'] == p['counts']['answered']
+assert s['seed'] == 42"
+kill $server; rm -rf "$out" /tmp/firedrill-cli-port.$$
 if "$firedrill" reference | diff -u docs/REFERENCE.md - >/tmp/firedrill-cli-test.$$; then
   echo "ok: docs/REFERENCE.md matches firedrill reference"
 else

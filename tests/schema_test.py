@@ -16,7 +16,8 @@ jsonschema.Draft202012Validator.check_schema(schema)
 validator = jsonschema.Draft202012Validator(schema)
 
 failures = 0
-valid = sorted(glob.glob("scenarios/*.yaml") + glob.glob("runbooks/*.yaml") + glob.glob("tests/scenarios/valid/*.yaml"))
+valid = sorted(glob.glob("scenarios/*.yaml") + glob.glob("runbooks/*.yaml") + glob.glob("workloads/*.yaml")
+               + glob.glob("tests/scenarios/valid/*.yaml"))
 for path in valid:
     with open(path) as f:
         document = yaml.safe_load(f)

@@ -176,6 +176,37 @@ SchemaPtr RunbookSchema() {
   return schema;
 }
 
+// workload: in a scenario, and the body of a Workload file.
+SchemaPtr WorkloadSchema() {
+  static const SchemaPtr schema = [] {
+    const auto phase = Object(
+        {Required("name", String("phase name, unique among phases and injections")),
+         Required("duration", DurationValue("how long the phase lasts")),
+         Required("arrival", Union("arrival process", workload::ArrivalProcesses(), "how jobs arrive")),
+         Optional("maxInFlight", Integer("cap on jobs in flight (open loop)", 1, 1'000'000)),
+         Optional("stress", Object({Required("mode", Enum({"compute", "bandwidth", "memory"}, "what to stress")),
+                                    Required("intensity", RatioValue("share of the device"))},
+                                   "GPU stress kernels run during this phase"))},
+        "a stretch of load");
+    return Object(
+        {Required("phases", List(phase, "phases run back to back", "name")),
+         Optional("mix", List(workload::JobShapeSchema(), "kinds of job, chosen by weight"))},
+        "the load before, during and after the faults");
+  }();
+  return schema;
+}
+
+SchemaPtr WorkloadFileSchema() {
+  static const SchemaPtr schema = Object(
+      {Required("apiVersion", Enum({std::string(kApiVersion)}, "format version")),
+       Required("kind", Enum({"Workload"}, "file kind")),
+       Required("metadata", MetadataSchema(false)),
+       Optional("seed", Integer("seed for every random source (printed in the summary)", 0)),
+       Required("workload", WorkloadSchema())},
+      "a workload on its own, for firedrill load");
+  return schema;
+}
+
 SchemaPtr ScenarioSchema() {
   static const SchemaPtr schema = [] {
     const auto parameter = Object(
@@ -207,19 +238,6 @@ SchemaPtr ScenarioSchema() {
         {Optional("rules", List(String(), "Prometheus rule files, relative to this file")),
          Optional("scrapeInterval", DurationValue("scrape interval (15s by default)")),
          Optional("evaluationInterval", DurationValue("rule evaluation interval (15s by default)"))});
-    const auto phase = Object(
-        {Required("name", String("phase name, unique among phases and injections")),
-         Required("duration", DurationValue("how long the phase lasts")),
-         Required("arrival", Union("arrival process", workload::ArrivalProcesses(), "how jobs arrive")),
-         Optional("maxInFlight", Integer("cap on jobs in flight (open loop)", 1, 1'000'000)),
-         Optional("stress", Object({Required("mode", Enum({"compute", "bandwidth", "memory"}, "what to stress")),
-                                    Required("intensity", RatioValue("share of the device"))},
-                                   "GPU stress kernels run during this phase"))},
-        "a stretch of load");
-    const auto workload_schema = Object(
-        {Required("phases", List(phase, "phases run back to back", "name")),
-         Optional("mix", List(workload::JobShapeSchema(), "kinds of job, chosen by weight"))},
-        "the load before, during and after the faults");
     const auto injection = Object(
         {Required("name", String("injection name, unique among phases and injections")),
          Required("at", DurationValue("offset from the drill's start")),
@@ -243,7 +261,7 @@ SchemaPtr ScenarioSchema() {
                                       0.001, 10000)),
          Required("target", target),
          Optional("monitoring", monitoring),
-         Required("workload", workload_schema),
+         Required("workload", WorkloadSchema()),
          Optional("steadyState", ChecksSchema()),
          Optional("timeline", List(injection, "faults to inject", "name")),
          Optional("recovery", recovery),
@@ -367,19 +385,28 @@ nlohmann::ordered_json JsonSchema(std::string_view which) {
     out.update(ToJsonSchema(*ScenarioSchema()));
     return out;
   }
+  if (which == "workload") {
+    out["title"] = "Firedrill workload (firedrill/v1)";
+    out.update(ToJsonSchema(*WorkloadFileSchema()));
+    return out;
+  }
   if (which == "runbook") {
     out["title"] = "Firedrill runbook (firedrill/v1)";
     out.update(ToJsonSchema(*RunbookSchema()));
     return out;
   }
-  out["title"] = "Firedrill scenario and runbook files (firedrill/v1)";
+  out["title"] = "Firedrill scenario, runbook and workload files (firedrill/v1)";
   out["type"] = "object";
   out["required"] = {"apiVersion", "kind"};
-  out["properties"] = {{"kind", {{"enum", {"Scenario", "Runbook"}}}}};
-  out["$defs"] = {{"scenario", ToJsonSchema(*ScenarioSchema())}, {"runbook", ToJsonSchema(*RunbookSchema())}};
+  out["properties"] = {{"kind", {{"enum", {"Scenario", "Runbook", "Workload"}}}}};
+  out["$defs"] = {{"scenario", ToJsonSchema(*ScenarioSchema())},
+                  {"runbook", ToJsonSchema(*RunbookSchema())},
+                  {"workload", ToJsonSchema(*WorkloadFileSchema())}};
   out["if"] = {{"properties", {{"kind", {{"const", "Runbook"}}}}}};
   out["then"] = {{"$ref", "#/$defs/runbook"}};
-  out["else"] = {{"$ref", "#/$defs/scenario"}};
+  out["else"] = {{"if", {{"properties", {{"kind", {{"const", "Workload"}}}}}}},
+                 {"then", {{"$ref", "#/$defs/workload"}}},
+                 {"else", {{"$ref", "#/$defs/scenario"}}}};
   return out;
 }
 

@@ -12,6 +12,7 @@
 #include "firedrill/alerts/rule_file.h"
 #include "firedrill/core/text.h"
 #include "firedrill/engine/format.h"
+#include "firedrill/workload/arrivals.h"
 #include "tree.h"
 #include "validator.h"
 
@@ -563,6 +564,48 @@ Runbook BuildRunbook(const std::string& file, const TreeNode& root) {
   return runbook;
 }
 
+// Builds each phase's arrival schedule, so what the schema cannot see (a
+// spike longer than its period, a trace file that is missing or malformed)
+// is found at validation, not minutes into a drill. Trace files are read
+// only when references are checked.
+void CheckArrivals(const std::string& file, const TreeNode& workload, Validator& validator, bool read_files) {
+  const TreeNode* phases = workload.Find("phases");
+  for (const TreeNode& node : phases->items) {
+    const Spec arrival = SpecOf(file, *node.Find("arrival"), "kind");
+    if (arrival.kind == "trace" && !read_files) continue;
+    const Duration length = DurationOf(*node.Find("duration"));
+    const std::string where = "workload.phases[" + node.Find("name")->scalar + "].arrival: ";
+    Status status;
+    if (arrival.kind == "closed") {
+      status = workload::MakeClosedLoop(arrival.fields, length).status();
+    } else {
+      status = workload::MakeArrivalSchedule(arrival.kind, arrival.fields, length, 1,
+                                             fs::path(file).parent_path())
+                   .status();
+    }
+    if (!status.ok()) validator.Report(*node.Find("arrival"), where + status.message());
+  }
+}
+
+void BuildWorkloadSection(const std::string& file, const TreeNode& workload, std::vector<Phase>* phases,
+                          std::vector<Spec>* job_mix) {
+  Duration offset{0};
+  for (const TreeNode& node : workload.Find("phases")->items) {
+    Phase phase;
+    phase.name = node.Find("name")->scalar;
+    phase.duration = DurationOf(*node.Find("duration"));
+    phase.arrival = SpecOf(file, *node.Find("arrival"), "kind");
+    if (const TreeNode* cap = node.Find("maxInFlight")) phase.max_in_flight = std::stoll(cap->scalar);
+    if (const TreeNode* stress = node.Find("stress")) phase.stress = SpecOf(file, *stress, "mode");
+    phase.start_offset = offset;
+    offset += phase.duration;
+    phases->push_back(std::move(phase));
+  }
+  if (const TreeNode* mix = workload.Find("mix")) {
+    for (const TreeNode& shape : mix->items) job_mix->push_back(SpecOf(file, shape, "kind"));
+  }
+}
+
 void BuildScenario(const std::string& file, const TreeNode& root, Scenario* scenario) {
   scenario->path = file;
   scenario->metadata = BuildMetadata(*root.Find("metadata"));
@@ -579,22 +622,7 @@ void BuildScenario(const std::string& file, const TreeNode& root, Scenario* scen
     scenario->monitoring.evaluation_interval =
         scenario->monitoring.settings.DurationOr("evaluationInterval", scenario->monitoring.evaluation_interval);
   }
-  const TreeNode* workload = root.Find("workload");
-  Duration offset{0};
-  for (const TreeNode& node : workload->Find("phases")->items) {
-    Phase phase;
-    phase.name = node.Find("name")->scalar;
-    phase.duration = DurationOf(*node.Find("duration"));
-    phase.arrival = SpecOf(file, *node.Find("arrival"), "kind");
-    if (const TreeNode* cap = node.Find("maxInFlight")) phase.max_in_flight = std::stoll(cap->scalar);
-    if (const TreeNode* stress = node.Find("stress")) phase.stress = SpecOf(file, *stress, "mode");
-    phase.start_offset = offset;
-    offset += phase.duration;
-    scenario->phases.push_back(std::move(phase));
-  }
-  if (const TreeNode* mix = workload->Find("mix")) {
-    for (const TreeNode& shape : mix->items) scenario->job_mix.push_back(SpecOf(file, shape, "kind"));
-  }
+  BuildWorkloadSection(file, *root.Find("workload"), &scenario->phases, &scenario->job_mix);
   scenario->steady_state = BuildChecks(file, root.Find("steadyState"));
   if (const TreeNode* timeline = root.Find("timeline")) {
     for (const TreeNode& node : timeline->items) {
@@ -640,24 +668,24 @@ LoadResult LoadUnsorted(const std::string& path, const std::string& text, const 
   if (!ParseTree(path, text, &root, &result.diagnostics)) return result;
   Validator validator(path, &result.diagnostics);
   if (root.kind != TreeNode::Kind::kMap) {
-    validator.Report(root, "expected a mapping starting with apiVersion: firedrill/v1 and kind: Scenario or Runbook, got " +
+    validator.Report(root, "expected a mapping starting with apiVersion: firedrill/v1 and kind: Scenario, Runbook or Workload, got " +
                                DescribeNode(root));
     return result;
   }
   const TreeNode* kind = root.Find("kind");
-  const std::vector<std::string> kinds = {"Scenario", "Runbook"};
+  const std::vector<std::string> kinds = {"Scenario", "Runbook", "Workload"};
   if (kind == nullptr) {
-    validator.Report(root, "missing required key \"kind\"; expected Scenario or Runbook");
+    validator.Report(root, "missing required key \"kind\"; expected Scenario, Runbook or Workload");
     if (root.Find("apiVersion") == nullptr) {
       validator.Report(root, "missing required key \"apiVersion\"; expected " + std::string(kApiVersion));
     }
     return result;
   }
   const std::string kind_name = ScalarOr(kind);
-  if (kind_name != "Scenario" && kind_name != "Runbook") {
+  if (std::find(kinds.begin(), kinds.end(), kind_name) == kinds.end()) {
     std::string message = "kind: unknown kind " + Quote(kind_name);
     const std::string suggestion = ClosestMatch(kind_name, kinds);
-    message += suggestion.empty() ? "; expected Scenario or Runbook" : "; did you mean " + Quote(suggestion) + "?";
+    message += suggestion.empty() ? "; expected Scenario, Runbook or Workload" : "; did you mean " + Quote(suggestion) + "?";
     validator.Report(*kind, std::move(message));
     return result;
   }
@@ -668,6 +696,20 @@ LoadResult LoadUnsorted(const std::string& path, const std::string& text, const 
     CheckRunbookSteps(root, validator);
     if (!result.diagnostics.empty()) return result;
     result.document = BuildRunbook(path, root);
+    return result;
+  }
+
+  if (kind_name == "Workload") {
+    validator.Check(root, *WorkloadFileSchema(), "");
+    if (!result.diagnostics.empty()) return result;
+    CheckArrivals(path, *root.Find("workload"), validator, options.check_references);
+    if (!result.diagnostics.empty()) return result;
+    Workload workload;
+    workload.path = path;
+    workload.metadata = BuildMetadata(*root.Find("metadata"));
+    if (const TreeNode* seed = root.Find("seed")) workload.seed = std::stoull(seed->scalar);
+    BuildWorkloadSection(path, *root.Find("workload"), &workload.phases, &workload.job_mix);
+    result.document = std::move(workload);
     return result;
   }
 
@@ -683,6 +725,7 @@ LoadResult LoadUnsorted(const std::string& path, const std::string& text, const 
   scenario.parameters = parameters.Parameters();
   ScenarioChecker checker(path, root, validator, options, &result.diagnostics);
   checker.Run(&scenario);
+  CheckArrivals(path, *root.Find("workload"), validator, options.check_references);
   if (!result.diagnostics.empty()) return result;
   BuildScenario(path, root, &scenario);
   result.document = std::move(scenario);

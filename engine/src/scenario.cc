@@ -61,10 +61,15 @@ double Spec::RatioOr(std::string_view key, double fallback) const {
   return ParsedOr(fields, key, fallback, ParseRatio);
 }
 
-Duration Scenario::WorkloadDuration() const {
+namespace {
+Duration TotalDuration(const std::vector<Phase>& phases) {
   Duration total{0};
   for (const Phase& phase : phases) total += phase.duration;
   return total;
 }
+}  // namespace
+
+Duration Scenario::WorkloadDuration() const { return TotalDuration(phases); }
+Duration Workload::WorkloadDuration() const { return TotalDuration(phases); }
 
 }  // namespace firedrill::engine

@@ -27,17 +27,52 @@ std::string Lines(const Diagnostics& diagnostics) {
 TEST(LoaderTest, ShippedScenariosAndRunbooksAreValid) {
   int scenarios = 0;
   int runbooks = 0;
-  for (const char* dir : {"scenarios", "runbooks", "tests/scenarios/valid"}) {
+  int workloads = 0;
+  for (const char* dir : {"scenarios", "runbooks", "workloads", "tests/scenarios/valid"}) {
     for (const auto& entry : fs::directory_iterator(dir)) {
       if (entry.path().extension() != ".yaml") continue;
       const LoadResult result = LoadFile(entry.path().string());
       EXPECT_TRUE(result.ok()) << entry.path() << "\n" << Lines(result.diagnostics);
       scenarios += result.scenario() != nullptr;
       runbooks += result.runbook() != nullptr;
+      workloads += result.workload() != nullptr;
     }
   }
   EXPECT_GE(scenarios, 3);
   EXPECT_GE(runbooks, 3);
+  EXPECT_GE(workloads, 2);
+}
+
+TEST(LoaderTest, BuildsAWorkloadFile) {
+  const LoadResult result = LoadFile("workloads/steady-jobs.yaml");
+  ASSERT_TRUE(result.ok()) << Lines(result.diagnostics);
+  const Workload& workload = *result.workload();
+  EXPECT_EQ(workload.metadata.name, "steady-jobs");
+  EXPECT_EQ(workload.seed, 7u);
+  ASSERT_EQ(workload.phases.size(), 2u);
+  EXPECT_EQ(workload.phases[0].arrival.kind, "ramp");
+  EXPECT_EQ(workload.phases[1].start_offset, 10s);
+  EXPECT_EQ(workload.phases[1].max_in_flight, 32);
+  EXPECT_EQ(workload.WorkloadDuration(), 60s);
+  ASSERT_EQ(workload.job_mix.size(), 2u);
+  EXPECT_EQ(workload.job_mix[0].Text("mode"), "fast");
+}
+
+// What only building the schedule shows: found at validation, with the place.
+TEST(LoaderTest, ArrivalsAreBuiltAtValidation) {
+  const std::string text =
+      "apiVersion: firedrill/v1\nkind: Workload\nmetadata: {name: w}\nworkload:\n  phases:\n"
+      "    - {name: p, duration: 1m, arrival: {kind: trace, file: missing.csv}}\n";
+  LoadResult result = LoadText("dir/w.yaml", text);
+  ASSERT_EQ(result.diagnostics.size(), 1u) << Lines(result.diagnostics);
+  EXPECT_EQ(result.diagnostics[0].line, 6);
+  EXPECT_NE(result.diagnostics[0].message.find("workload.phases[p].arrival: dir/missing.csv: cannot read trace file"),
+            std::string::npos)
+      << result.diagnostics[0].message;
+  // Without reference checks (fuzzing, isolated reads) no file is opened.
+  LoadOptions options;
+  options.check_references = false;
+  EXPECT_TRUE(LoadText("dir/w.yaml", text, options).ok());
 }
 
 TEST(LoaderTest, BuildsTheTypedModel) {

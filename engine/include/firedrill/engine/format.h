@@ -16,6 +16,8 @@ inline constexpr std::string_view kApiVersion = "firedrill/v1";
 
 spec::SchemaPtr ScenarioSchema();
 spec::SchemaPtr RunbookSchema();
+// kind: Workload — a workload on its own, for `firedrill load`.
+spec::SchemaPtr WorkloadFileSchema();
 
 // Kinds of runbook step (`action:`), condition check, expectation and
 // guardrail, for messages and docs.
@@ -28,8 +30,8 @@ const std::vector<spec::Variant>& GuardrailKinds();
 // the docs cannot drift from what the validator accepts.
 std::string ReferenceMarkdown();
 
-// One JSON Schema document covering both kinds, selected by `kind`.
-// `which` is "all", "scenario" or "runbook".
+// One JSON Schema document covering every kind, selected by `kind`.
+// `which` is "all", "scenario", "runbook" or "workload".
 nlohmann::ordered_json JsonSchema(std::string_view which = "all");
 
 }  // namespace firedrill::engine

@@ -25,14 +25,15 @@ struct LoadOptions {
 
 struct LoadResult {
   Diagnostics diagnostics;  // empty when the file is valid
-  std::variant<std::monostate, Scenario, Runbook> document;
+  std::variant<std::monostate, Scenario, Runbook, Workload> document;
 
   bool ok() const { return diagnostics.empty(); }
   const Scenario* scenario() const { return std::get_if<Scenario>(&document); }
   const Runbook* runbook() const { return std::get_if<Runbook>(&document); }
+  const Workload* workload() const { return std::get_if<Workload>(&document); }
 };
 
-// Reads `path` and loads whichever kind it holds (Scenario or Runbook).
+// Reads `path` and loads whichever kind it holds (Scenario, Runbook or Workload).
 LoadResult LoadFile(const std::string& path, const LoadOptions& options = {});
 
 // Loads from text already in memory; `path` is used for messages and to

@@ -143,4 +143,15 @@ struct Scenario {
   std::vector<std::string> known_alerts;
 };
 
+// kind: Workload — phases and a job mix on their own, for `firedrill load`.
+struct Workload {
+  std::string path;
+  Metadata metadata;
+  std::optional<std::uint64_t> seed;
+  std::vector<Phase> phases;
+  std::vector<Spec> job_mix;
+
+  Duration WorkloadDuration() const;
+};
+
 }  // namespace firedrill::engine

@@ -1,0 +1,39 @@
+// `firedrill load`: load from flags or a workload file against a URL (native
+// HTTP/1.1 requests) or an HSOF pipeline (jobs, with the ledger), with live
+// progress on a terminal and a JSON summary with the histograms.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+#include "firedrill/core/log.h"
+
+namespace firedrill::cli {
+
+struct LoadCommandOptions {
+  std::string target;
+  std::string file;
+  std::string rate;
+  std::string arrival = "constant";
+  bool closed = false;
+  std::string duration;  // empty: 10s
+  int connections = 64;
+  int threads = 1;
+  std::string method = "GET";
+  std::vector<std::string> headers;
+  std::string body;
+  std::string body_file;
+  std::string timeout = "10s";
+  std::uint64_t seed = 1;
+  bool jobs = false;
+  std::string out_dir;
+  bool json = false;
+  std::string progress = "auto";
+  bool allow_remote = false;
+};
+
+CLI::App* AddLoadCommand(CLI::App& app, LoadCommandOptions& options);
+int RunLoadCommand(const LoadCommandOptions& options, Logger& logger);
+
+}  // namespace firedrill::cli
