@@ -10,17 +10,22 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "firedrill/core/units.h"
 #include "firedrill/engine/loader.h"
 #include "firedrill/workload/arrivals.h"
+#include "firedrill/workload/grpc_client.h"
+#include "firedrill/workload/http_job_client.h"
 #include "firedrill/workload/http_load.h"
+#include "firedrill/workload/job_load.h"
 
 namespace firedrill::cli {
 namespace {
 
 namespace fs = std::filesystem;
 using workload::ArrivalSchedule;
+using workload::LedgerSummary;
 using workload::LoadReport;
 
 constexpr int kExitOk = 0;
@@ -39,13 +44,24 @@ extern "C" void OnInterrupt(int) {
 }
 
 // One phase of load: a name, a length, and how to build each thread's share
-// of its arrivals (none: closed loop).
+// of its arrivals (none: closed loop). Jobs also use the phase's own
+// arrival spec (closed-loop users included) and in-flight cap.
 struct LoadPhase {
   std::string name;
   Duration duration{0};
   std::string description;
   double offered_rate = 0;
   std::function<Result<std::unique_ptr<ArrivalSchedule>>(int, int)> schedule;
+  std::string arrival_kind;
+  nlohmann::json arrival_fields;
+  std::optional<std::int64_t> max_in_flight;
+};
+
+// What a workload file adds to its phases: the job mix.
+struct WorkloadSource {
+  std::vector<LoadPhase> phases;
+  std::vector<nlohmann::json> job_mix;
+  fs::path base_dir;
 };
 
 std::string Milliseconds(std::int64_t nanoseconds) {
@@ -79,6 +95,8 @@ Result<std::vector<LoadPhase>> PhasesFromFlags(const LoadCommandOptions& options
   const std::uint64_t seed = options.seed;
   phase.description = kind + " " + FormatRate(rate);
   phase.offered_rate = rate.per_second;
+  phase.arrival_kind = kind;
+  phase.arrival_fields = {{"rate", FormatRate(rate)}};
   phase.schedule = [=](int index, int shares) -> Result<std::unique_ptr<ArrivalSchedule>> {
     std::unique_ptr<ArrivalSchedule> whole = kind == "poisson" ? workload::PoissonArrivals(rate, duration, seed)
                                                                : workload::ConstantArrivals(rate, duration);
@@ -87,7 +105,7 @@ Result<std::vector<LoadPhase>> PhasesFromFlags(const LoadCommandOptions& options
   return std::vector<LoadPhase>{phase};
 }
 
-Result<std::vector<LoadPhase>> PhasesFromFile(const LoadCommandOptions& options, std::uint64_t* seed) {
+Result<WorkloadSource> PhasesFromFile(const LoadCommandOptions& options, std::uint64_t* seed) {
   const engine::LoadResult loaded = engine::LoadFile(options.file);
   if (!loaded.ok()) {
     std::string message;
@@ -99,12 +117,15 @@ Result<std::vector<LoadPhase>> PhasesFromFile(const LoadCommandOptions& options,
     return FD_STATUS(StatusCode::kInvalidArgument, message);
   }
   const std::vector<engine::Phase>* phases = nullptr;
+  const std::vector<engine::Spec>* mix = nullptr;
   std::optional<std::uint64_t> file_seed;
   if (const engine::Workload* workload = loaded.workload()) {
     phases = &workload->phases;
+    mix = &workload->job_mix;
     file_seed = workload->seed;
   } else if (const engine::Scenario* scenario = loaded.scenario()) {
     phases = &scenario->phases;
+    mix = &scenario->job_mix;
     file_seed = scenario->seed;
   } else {
     return FD_STATUS(StatusCode::kInvalidArgument,
@@ -112,18 +133,29 @@ Result<std::vector<LoadPhase>> PhasesFromFile(const LoadCommandOptions& options,
   }
   if (file_seed) *seed = *file_seed;
   const fs::path base = fs::path(options.file).parent_path();
-  std::vector<LoadPhase> out;
+  WorkloadSource source;
+  source.base_dir = base;
+  for (const engine::Spec& kind : *mix) source.job_mix.push_back(kind.fields);
+  std::vector<LoadPhase>& out = source.phases;
   for (const engine::Phase& phase : *phases) {
     LoadPhase load;
     load.name = phase.name;
     load.duration = phase.duration;
     const std::string kind = phase.arrival.kind;
-    if (kind == "closed") {
-      return FD_STATUS(StatusCode::kInvalidArgument,
-                       options.file + ": phase " + phase.name +
-                           ": closed-loop users need jobs (--jobs); for requests use --closed");
-    }
     const nlohmann::json fields = phase.arrival.fields;
+    load.arrival_kind = kind;
+    load.arrival_fields = fields;
+    load.max_in_flight = phase.max_in_flight;
+    if (kind == "closed") {
+      if (!options.jobs) {
+        return FD_STATUS(StatusCode::kInvalidArgument,
+                         options.file + ": phase " + phase.name +
+                             ": closed-loop users need jobs (--jobs); for requests use --closed");
+      }
+      load.description = "closed " + fields.dump();
+      out.push_back(std::move(load));
+      continue;
+    }
     const std::uint64_t phase_seed = *seed + out.size();
     auto probe = workload::MakeArrivalSchedule(kind, fields, phase.duration, phase_seed, base);
     if (!probe.ok()) return probe.status().WithContext(options.file + ": phase " + phase.name);
@@ -136,7 +168,7 @@ Result<std::vector<LoadPhase>> PhasesFromFile(const LoadCommandOptions& options,
     };
     out.push_back(std::move(load));
   }
-  return out;
+  return source;
 }
 
 void PrintProgress(const std::string& phase, Duration length, const workload::LoadProgress& progress) {
@@ -160,64 +192,29 @@ Status WriteFile(const fs::path& path, const std::string& text) {
   return Status();
 }
 
-int RunRequestLoad(const LoadCommandOptions& options, std::vector<LoadPhase> phases, Logger& logger) {
-  workload::HttpLoadOptions http;
-  http.url = options.target;
-  http.method = options.method;
-  http.headers = options.headers;
-  http.body = options.body;
-  if (!options.body_file.empty()) {
-    std::ifstream in(options.body_file, std::ios::binary);
-    if (!in) {
-      std::cerr << "firedrill load: --body-file " << options.body_file << ": cannot read it\n";
-      return kExitUsage;
-    }
-    http.body.assign(std::istreambuf_iterator<char>(in), {});
-  }
-  http.threads = options.threads;
-  http.connections = options.connections;
-  http.allow_remote = options.allow_remote;
-  http.stop = &stop_requested;
-  auto timeout = ParseDuration(options.timeout);
-  if (!timeout.ok()) {
-    std::cerr << "firedrill load: --timeout: " << timeout.status().message() << '\n';
-    return kExitUsage;
-  }
-  http.timeout = *timeout;
-  const bool live = options.progress == "always" || (options.progress == "auto" && isatty(STDERR_FILENO));
+Status CheckAllowed(const LoadCommandOptions& options, std::string_view host) {
+  if (options.allow_remote || workload::IsLoopbackHost(host)) return Status();
+  return FD_STATUS(StatusCode::kInvalidArgument,
+                   options.target + ": " + std::string(host) +
+                       " is not a loopback address; Firedrill sends load elsewhere only when allowed (--allow-remote)");
+}
 
-  nlohmann::json summary;
-  summary["target"] = options.target;
-  summary["seed"] = options.seed;
-  summary["phases"] = nlohmann::json::array();
-  bool all_valid = true;
-  std::string table;
-  for (const LoadPhase& phase : phases) {
-    if (stop_requested.load()) break;
-    http.duration = phase.duration;
-    http.schedule = phase.schedule;
-    http.arrival_description = phase.description;
-    http.offered_rate = phase.offered_rate;
-    if (live) {
-      http.progress = [&](const workload::LoadProgress& progress) { PrintProgress(phase.name, phase.duration, progress); };
-    }
-    logger.Info("load", "phase starts", {{"phase", phase.name}, {"arrival", phase.description},
-                                         {"duration", FormatDuration(phase.duration)}});
-    Result<LoadReport> report = workload::RunHttpLoad(http);
-    if (live) std::fputs("\r\033[K", stderr);
-    if (!report.ok()) {
-      const bool usage = report.status().code() == StatusCode::kInvalidArgument;
-      std::cerr << "firedrill load: " << report.status().message() << '\n';
-      return usage ? kExitUsage : kExitHarness;
-    }
-    all_valid = all_valid && report->valid;
-    nlohmann::json entry = report->ToJson();
-    entry["phase"] = phase.name;
-    summary["phases"].push_back(std::move(entry));
-    table += "phase " + phase.name + ": " + report->Summary();
-  }
-  summary["valid"] = all_valid;
-  summary["interrupted"] = stop_requested.load();
+// "grpc://host:port" -> "host:port", when the target is a gRPC one.
+std::optional<std::string> GrpcTarget(const std::string& target) {
+  constexpr std::string_view kScheme = "grpc://";
+  if (target.rfind(kScheme, 0) != 0) return std::nullopt;
+  std::string rest = target.substr(kScheme.size());
+  if (!rest.empty() && rest.back() == '/') rest.pop_back();
+  return rest;
+}
+
+std::string HostOf(const std::string& host_port) {
+  if (!host_port.empty() && host_port.front() == '[') return host_port.substr(1, host_port.find(']') - 1);
+  return host_port.substr(0, host_port.rfind(':'));
+}
+
+// Writes the summary where asked and prints it: the table, or the JSON.
+int Finish(const LoadCommandOptions& options, const nlohmann::json& summary, const std::string& table, int code) {
   if (!options.out_dir.empty()) {
     std::error_code error;
     fs::create_directories(options.out_dir, error);
@@ -233,7 +230,267 @@ int RunRequestLoad(const LoadCommandOptions& options, std::vector<LoadPhase> pha
     std::cout << table;
     if (!options.out_dir.empty()) std::cout << "summary and histograms: " << options.out_dir << "/load-summary.json\n";
   }
-  return all_valid ? kExitOk : kExitInvalidRun;
+  return code;
+}
+
+// Request load, phase after phase: native HTTP/1.1 for http:// targets,
+// unary gRPC calls for grpc:// ones.
+int RunRequests(const LoadCommandOptions& options, std::vector<LoadPhase> phases, Logger& logger) {
+  std::string body = options.body;
+  if (!options.body_file.empty()) {
+    std::ifstream in(options.body_file, std::ios::binary);
+    if (!in) {
+      std::cerr << "firedrill load: --body-file " << options.body_file << ": cannot read it\n";
+      return kExitUsage;
+    }
+    body.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  auto timeout = ParseDuration(options.timeout);
+  if (!timeout.ok()) {
+    std::cerr << "firedrill load: --timeout: " << timeout.status().message() << '\n';
+    return kExitUsage;
+  }
+  const std::optional<std::string> grpc = GrpcTarget(options.target);
+  if (grpc && options.grpc_method.empty()) {
+    std::cerr << "firedrill load: a grpc:// target needs --grpc-method /package.Service/Method (and --body-file "
+                 "with the serialized request), or --jobs for an HSOF pipeline\n";
+    return kExitUsage;
+  }
+  const bool live = options.progress == "always" || (options.progress == "auto" && isatty(STDERR_FILENO));
+
+  nlohmann::json summary;
+  summary["target"] = options.target;
+  summary["seed"] = options.seed;
+  summary["phases"] = nlohmann::json::array();
+  bool all_valid = true;
+  std::string table;
+  for (const LoadPhase& phase : phases) {
+    if (stop_requested.load()) break;
+    logger.Info("load", "phase starts", {{"phase", phase.name}, {"arrival", phase.description},
+                                         {"duration", FormatDuration(phase.duration)}});
+    Result<LoadReport> report = LoadReport{};
+    if (grpc) {
+      workload::GrpcUnaryLoadOptions calls;
+      calls.target = *grpc;
+      calls.method = options.grpc_method;
+      calls.payload = body;
+      calls.concurrency = options.connections;
+      calls.duration = phase.duration;
+      calls.timeout = *timeout;
+      calls.arrival_description = phase.description;
+      calls.offered_rate = phase.offered_rate;
+      calls.allow_remote = options.allow_remote;
+      calls.stop = &stop_requested;
+      std::unique_ptr<ArrivalSchedule> schedule;
+      if (phase.schedule) {
+        auto made = phase.schedule(0, 1);
+        if (!made.ok()) {
+          std::cerr << "firedrill load: " << made.status().message() << '\n';
+          return kExitUsage;
+        }
+        schedule = std::move(*made);
+      }
+      report = workload::RunGrpcUnaryLoad(calls, schedule.get());
+    } else {
+      workload::HttpLoadOptions http;
+      http.url = options.target;
+      http.method = options.method;
+      http.headers = options.headers;
+      http.body = body;
+      http.threads = options.threads;
+      http.connections = options.connections;
+      http.allow_remote = options.allow_remote;
+      http.stop = &stop_requested;
+      http.timeout = *timeout;
+      http.duration = phase.duration;
+      http.schedule = phase.schedule;
+      http.arrival_description = phase.description;
+      http.offered_rate = phase.offered_rate;
+      if (live) {
+        http.progress = [&](const workload::LoadProgress& progress) {
+          PrintProgress(phase.name, phase.duration, progress);
+        };
+      }
+      report = workload::RunHttpLoad(http);
+    }
+    if (live) std::fputs("\r\033[K", stderr);
+    if (!report.ok()) {
+      const bool usage = report.status().code() == StatusCode::kInvalidArgument;
+      std::cerr << "firedrill load: " << report.status().message() << '\n';
+      return usage ? kExitUsage : kExitHarness;
+    }
+    all_valid = all_valid && report->valid;
+    nlohmann::json entry = report->ToJson();
+    entry["phase"] = phase.name;
+    summary["phases"].push_back(std::move(entry));
+    table += "phase " + phase.name + ": " + report->Summary();
+  }
+  summary["valid"] = all_valid;
+  summary["interrupted"] = stop_requested.load();
+  return Finish(options, summary, table, all_valid ? kExitOk : kExitInvalidRun);
+}
+
+Result<std::unique_ptr<workload::JobClient>> MakeJobClient(const LoadCommandOptions& options) {
+  if (const std::optional<std::string> grpc = GrpcTarget(options.target)) {
+    FD_RETURN_IF_ERROR(CheckAllowed(options, HostOf(*grpc)));
+    workload::GrpcJobClientOptions client;
+    client.target = *grpc;
+    return workload::MakeGrpcJobClient(client);
+  }
+  std::string base = options.target;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  const std::size_t scheme = base.find("://");
+  if (scheme == std::string::npos || (base.substr(0, scheme) != "http" && base.substr(0, scheme) != "https")) {
+    return FD_STATUS(StatusCode::kInvalidArgument,
+                     options.target + ": with --jobs, give the pipeline as http://host:port or grpc://host:port");
+  }
+  FD_RETURN_IF_ERROR(CheckAllowed(options, HostOf(base.substr(scheme + 3))));
+  workload::HttpJobClientOptions client;
+  client.base_url = base;
+  client.http_version = options.http_version == "2" ? workload::HttpVersion::kHttp2 : workload::HttpVersion::kHttp1_1;
+  return workload::MakeHttpJobClient(client);
+}
+
+std::string LedgerTable(const LedgerSummary& ledger) {
+  return "  ledger: " + ledger.ToString() + "\n  nothing lost: " + (ledger.NothingLost() ? "yes" : "NO") + "\n";
+}
+
+// Jobs against an HSOF pipeline, with the ledger. The ledger file is written
+// as the run goes, so a run killed half-way can be settled with --resume.
+int RunJobs(const LoadCommandOptions& options, WorkloadSource source) {
+  Result<std::unique_ptr<workload::JobClient>> client = MakeJobClient(options);
+  if (!client.ok()) {
+    std::cerr << "firedrill load: " << client.status().message() << '\n';
+    return kExitUsage;
+  }
+  Result<workload::JobMix> mix = workload::JobMix::FromJson(source.job_mix, options.seed);
+  if (!mix.ok()) {
+    std::cerr << "firedrill load: job mix: " << mix.status().message() << '\n';
+    return kExitUsage;
+  }
+  workload::JobLoadOptions load_options;
+  for (std::size_t i = 0; i < source.phases.size(); ++i) {
+    const LoadPhase& phase = source.phases[i];
+    workload::JobPhase job_phase;
+    job_phase.name = phase.name;
+    job_phase.duration = phase.duration;
+    job_phase.max_in_flight = phase.max_in_flight;
+    if (phase.arrival_kind == "closed") {
+      auto closed = workload::MakeClosedLoop(phase.arrival_fields, phase.duration);
+      if (!closed.ok()) {
+        std::cerr << "firedrill load: phase " << phase.name << ": " << closed.status().message() << '\n';
+        return kExitUsage;
+      }
+      job_phase.closed_loop = *closed;
+    } else {
+      auto schedule = workload::MakeArrivalSchedule(phase.arrival_kind, phase.arrival_fields, phase.duration,
+                                                    options.seed + i, source.base_dir);
+      if (!schedule.ok()) {
+        std::cerr << "firedrill load: phase " << phase.name << ": " << schedule.status().message() << '\n';
+        return kExitUsage;
+      }
+      job_phase.schedule = std::move(*schedule);
+    }
+    load_options.phases.push_back(std::move(job_phase));
+  }
+  RealClock clock;
+  load_options.run_id =
+      "fd-" + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(clock.WallNow().time_since_epoch()).count());
+
+  std::string ledger_path = options.ledger;
+  if (ledger_path.empty() && !options.out_dir.empty()) {
+    std::error_code error;
+    fs::create_directories(options.out_dir, error);
+    ledger_path = (fs::path(options.out_dir) / "ledger.jsonl").string();
+  }
+  std::unique_ptr<workload::JobLedger> ledger;
+  if (ledger_path.empty()) {
+    ledger = std::make_unique<workload::JobLedger>();
+  } else {
+    auto opened = workload::JobLedger::OpenFile(ledger_path);
+    if (!opened.ok()) {
+      std::cerr << "firedrill load: ledger: " << opened.status().message() << '\n';
+      return kExitHarness;
+    }
+    ledger = std::move(*opened);
+    std::cerr << "firedrill load: ledger " << ledger_path << " (if this run is cut short, settle it with: firedrill load "
+              << options.target << " --jobs --resume " << ledger_path << ")\n";
+  }
+  auto load = workload::JobLoad::Make(std::move(load_options), std::move(*mix), **client, *ledger, clock);
+  if (!load.ok()) {
+    std::cerr << "firedrill load: " << load.status().message() << '\n';
+    return kExitUsage;
+  }
+  const bool live = options.progress == "always" || (options.progress == "auto" && isatty(STDERR_FILENO));
+  const MonotonicTime start = clock.Now();
+  (*load)->Start();
+  while (!(*load)->done()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    if (!live) continue;
+    const LedgerSummary now = ledger->Summary();
+    std::fprintf(stderr, "\r\033[K%5.1fs  submitted %lld  accepted %lld  completed %lld  failed %lld  in flight %lld",
+                 std::chrono::duration<double>(clock.Now() - start).count(), static_cast<long long>(now.submitted),
+                 static_cast<long long>(now.accepted), static_cast<long long>(now.completed),
+                 static_cast<long long>(now.failed), static_cast<long long>((*client)->in_flight()));
+    std::fflush(stderr);
+  }
+  if (live) std::fputs("\r\033[K", stderr);
+  const workload::JobLoadResult result = (*load)->Wait();
+  (*client)->Shutdown();
+
+  nlohmann::json summary = result.ToJson();
+  summary["target"] = options.target;
+  summary["seed"] = options.seed;
+  if (!ledger_path.empty()) summary["ledger_file"] = ledger_path;
+  std::string table;
+  char line[256];
+  for (const workload::JobPhaseCounts& phase : result.phases) {
+    std::snprintf(line, sizeof line,
+                  "phase %s: sent %lld, accepted %lld, rejected %lld, completed %lld, failed %lld, lost %lld, "
+                  "unanswered %lld, unsent %lld\n",
+                  phase.name.c_str(), static_cast<long long>(phase.sent), static_cast<long long>(phase.accepted),
+                  static_cast<long long>(phase.rejected), static_cast<long long>(phase.completed),
+                  static_cast<long long>(phase.failed), static_cast<long long>(phase.lost),
+                  static_cast<long long>(phase.unanswered), static_cast<long long>(phase.unsent));
+    table += line;
+  }
+  const auto ms = [](std::int64_t ns) { return static_cast<double>(ns) / 1e6; };
+  std::snprintf(line, sizeof line, "  job latency  p50 %.1f ms  p99 %.1f ms  max %.1f ms (uncorrected p99 %.1f ms)\n",
+                ms(result.corrected.ValueAtQuantile(0.5)), ms(result.corrected.ValueAtQuantile(0.99)),
+                ms(result.corrected.max()), ms(result.uncorrected.ValueAtQuantile(0.99)));
+  table += line;
+  table += LedgerTable(result.ledger);
+  return Finish(options, summary, table, result.ledger.NothingLost() ? kExitOk : kExitInvalidRun);
+}
+
+// Settles the jobs of an earlier run's ledger: follows the accepted ones and
+// resends, under their keys, those never answered.
+int ResumeJobs(const LoadCommandOptions& options) {
+  auto ledger = workload::JobLedger::ReadFile(options.resume);
+  if (!ledger.ok()) {
+    std::cerr << "firedrill load: --resume: " << ledger.status().message() << '\n';
+    return kExitUsage;
+  }
+  Result<std::unique_ptr<workload::JobClient>> client = MakeJobClient(options);
+  if (!client.ok()) {
+    std::cerr << "firedrill load: " << client.status().message() << '\n';
+    return kExitUsage;
+  }
+  RealClock clock;
+  const workload::JobResumeResult result = workload::ResumeLedger(**client, **ledger, clock, std::chrono::minutes(5));
+  (*client)->Shutdown();
+  nlohmann::json summary = result.ToJson();
+  summary["target"] = options.target;
+  summary["resumed_ledger"] = options.resume;
+  char line[256];
+  std::snprintf(line, sizeof line,
+                "resumed %s: followed %lld, resent %lld; completed %lld, failed %lld, lost %lld, still out %lld\n",
+                options.resume.c_str(), static_cast<long long>(result.followed),
+                static_cast<long long>(result.resubmitted), static_cast<long long>(result.completed),
+                static_cast<long long>(result.failed), static_cast<long long>(result.lost),
+                static_cast<long long>(result.outstanding));
+  return Finish(options, summary, line + LedgerTable(result.ledger),
+                result.ledger.NothingLost() ? kExitOk : kExitInvalidRun);
 }
 
 }  // namespace
@@ -241,7 +498,8 @@ int RunRequestLoad(const LoadCommandOptions& options, std::vector<LoadPhase> pha
 CLI::App* AddLoadCommand(CLI::App& app, LoadCommandOptions& options) {
   CLI::App* load = app.add_subcommand(
       "load", "Send load to a URL or an HSOF pipeline and measure it honestly (open loop, no coordinated omission)");
-  load->add_option("target", options.target, "http://host:port/path (requests), or with --jobs the pipeline")
+  load->add_option("target", options.target,
+                   "http://host:port/path (requests), grpc://host:port (calls), or with --jobs the pipeline")
       ->required();
   load->add_option("-f,--file", options.file, "a Workload (or Scenario) file: its phases and job mix");
   load->add_option("-r,--rate", options.rate, "open-loop rate, e.g. 10000/s");
@@ -263,7 +521,18 @@ CLI::App* AddLoadCommand(CLI::App& app, LoadCommandOptions& options) {
   load->add_option("--timeout", options.timeout, "a request unanswered this long is an error")->capture_default_str();
   load->add_option("--seed", options.seed, "seed for random arrivals (a workload file's seed wins)")
       ->capture_default_str();
-  load->add_flag("--jobs", options.jobs, "the target is an HSOF pipeline: submit jobs and follow them (ledger)");
+  load->add_flag("--jobs", options.jobs,
+                 "the target is an HSOF pipeline (http://host:port or grpc://host:port): submit jobs, follow them "
+                 "to the end, and keep the ledger");
+  load->add_option("--ledger", options.ledger, "with --jobs: write the ledger here (default OUT/ledger.jsonl)");
+  load->add_option("--resume", options.resume,
+                   "with --jobs: settle an earlier run's ledger file (follow its jobs, resend unanswered ones)");
+  load->add_option("--http", options.http_version, "HTTP version for --jobs over http: 1.1 or 2")
+      ->check(CLI::IsMember({"1.1", "2"}))
+      ->capture_default_str();
+  load->add_option("--grpc-method", options.grpc_method,
+                   "for a grpc:// target without --jobs: the full method name, e.g. /hsof.v1.Pipeline/GetJob; the "
+                   "request is --body-file's bytes");
   load->add_option("-o,--out", options.out_dir, "write load-summary.json (with the histograms) here");
   load->add_flag("--json", options.json, "print the JSON summary on stdout instead of the table");
   load->add_option("--progress", options.progress, "live progress line on stderr: auto (on a terminal), always, never")
@@ -273,37 +542,52 @@ CLI::App* AddLoadCommand(CLI::App& app, LoadCommandOptions& options) {
   load->footer(
       "Latency is measured from each request's intended send time (and, as 'uncorrected', from when it\n"
       "really went out). A run where the generator, not the target, was the bottleneck is marked INVALID.\n"
-      "Exit 0 for a valid run, 1 for an invalid one, 2 for bad usage or a bad file, 4 when it could not run.\n"
+      "With --jobs, every job is entered in a ledger before it is sent and accounted for at the end.\n"
+      "Exit 0 for a valid run (with --jobs: nothing lost), 1 for an invalid run (or a lost job), 2 for bad usage\n"
+      "or a bad file, 4 when it could not run.\n"
       "Examples:\n"
       "  firedrill load http://127.0.0.1:8080/ --rate 10000/s -d 30s -c 64\n"
       "  firedrill load http://127.0.0.1:8080/ --closed -c 100 -d 10s       # saturation, like wrk\n"
       "  firedrill load http://127.0.0.1:8080/healthz -f workloads/steps.yaml -o out/\n"
-      "  firedrill load --jobs http://127.0.0.1:44979 -f workloads/steady-jobs.yaml -o out/");
+      "  firedrill load http://127.0.0.1:44979 --jobs -f workloads/steady-jobs.yaml -o out/\n"
+      "  firedrill load http://127.0.0.1:44979 --jobs --resume out/ledger.jsonl\n"
+      "  firedrill load grpc://127.0.0.1:50051 --grpc-method /hsof.v1.Pipeline/GetJob --body-file req.bin --rate 5000/s");
   return load;
 }
 
 int RunLoadCommand(const LoadCommandOptions& options, Logger& logger) {
+  if (!options.resume.empty() && !options.jobs) {
+    std::cerr << "firedrill load: --resume settles a job ledger; give --jobs and the pipeline's address\n";
+    return kExitUsage;
+  }
   if (!options.file.empty() && (!options.rate.empty() || options.closed || !options.duration.empty())) {
     std::cerr << "firedrill load: -f " << options.file
               << " gives the phases; --rate, --closed and --duration are for load without a file\n";
     return kExitUsage;
   }
+  if (!options.resume.empty()) return ResumeJobs(options);
   std::uint64_t seed = options.seed;
-  Result<std::vector<LoadPhase>> phases =
-      options.file.empty() ? PhasesFromFlags(options) : PhasesFromFile(options, &seed);
-  if (!phases.ok()) {
-    std::cerr << (options.file.empty() ? "firedrill load: " : "") << phases.status().message() << '\n';
+  Result<WorkloadSource> source = WorkloadSource{};
+  if (options.file.empty()) {
+    auto phases = PhasesFromFlags(options);
+    if (phases.ok()) {
+      source->phases = std::move(*phases);
+    } else {
+      source = phases.status();
+    }
+  } else {
+    source = PhasesFromFile(options, &seed);
+  }
+  if (!source.ok()) {
+    std::cerr << (options.file.empty() ? "firedrill load: " : "") << source.status().message() << '\n';
     return kExitUsage;
   }
-  if (options.jobs) {
-    std::cerr << "firedrill load: --jobs is not available in this build yet\n";
-    return kExitUsage;
-  }
-  std::signal(SIGINT, OnInterrupt);
-  std::signal(SIGTERM, OnInterrupt);
   LoadCommandOptions with_seed = options;
   with_seed.seed = seed;
-  return RunRequestLoad(with_seed, std::move(*phases), logger);
+  if (options.jobs) return RunJobs(with_seed, std::move(*source));
+  std::signal(SIGINT, OnInterrupt);
+  std::signal(SIGTERM, OnInterrupt);
+  return RunRequests(with_seed, std::move(source->phases), logger);
 }
 
 }  // namespace firedrill::cli

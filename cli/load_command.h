@@ -1,6 +1,7 @@
 // `firedrill load`: load from flags or a workload file against a URL (native
-// HTTP/1.1 requests) or an HSOF pipeline (jobs, with the ledger), with live
-// progress on a terminal and a JSON summary with the histograms.
+// HTTP/1.1 requests, or unary gRPC calls) or an HSOF pipeline (jobs over its
+// HTTP or gRPC API, with the ledger), with live progress on a terminal and a
+// JSON summary with the histograms.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -27,6 +28,10 @@ struct LoadCommandOptions {
   std::string timeout = "10s";
   std::uint64_t seed = 1;
   bool jobs = false;
+  std::string ledger;  // --jobs: the ledger file (default OUT/ledger.jsonl)
+  std::string resume;  // a ledger file of an earlier run to settle
+  std::string http_version = "1.1";
+  std::string grpc_method;
   std::string out_dir;
   bool json = false;
   std::string progress = "auto";

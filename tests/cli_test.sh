@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# cli_test.sh FIREDRILL TINY_HTTP_SERVER: the command line's contract — help
-# with examples, exit codes, JSON output — checked against the real binary.
+# cli_test.sh FIREDRILL TINY_HTTP_SERVER HSOF_PIPELINE: the command line's
+# contract — help with examples, exit codes, JSON output — checked against
+# the real binaries.
 set -u
 firedrill=$1
 tiny_http_server=$2
+hsof_pipeline=$3
 failures=0
 check() {  # check DESCRIPTION EXPECTED_RC COMMAND...
   local description=$1 expected=$2; shift 2
@@ -79,6 +81,26 @@ for p in s['phases']:
     assert p['histograms']['corrected']['total'] == p['counts']['answered']
 assert s['seed'] == 42"
 kill $server; rm -rf "$out" /tmp/firedrill-cli-port.$$
+check "load --resume needs --jobs" 2 "$firedrill" load http://127.0.0.1:1 --resume ledger.jsonl
+check "load --jobs wants a pipeline address" 2 "$firedrill" load ftp://127.0.0.1:1 --jobs --rate 1/s
+data=$(mktemp -d)
+"$hsof_pipeline" --data-dir "$data" --backend cpu --workers 2 --port-file "$data/ports.json" 2>"$data/log" &
+pipeline=$!
+for _ in $(seq 100); do [ -s "$data/ports.json" ] && break; sleep 0.05; done
+http_port=$(python3 -c "import json; print(json.load(open('$data/ports.json'))['http'])")
+grpc_port=$(python3 -c "import json; print(json.load(open('$data/ports.json'))['grpc'])")
+check "load --jobs over HTTP accounts for every job" 0 "$firedrill" load "http://127.0.0.1:$http_port" --jobs -f tests/workload/small-jobs.yaml -o "$data/out" --progress never
+contains "load --jobs: nothing lost" "nothing lost: yes"
+check "load --jobs: the ledger file replays" 0 python3 -c "
+import json
+events = [json.loads(line) for line in open('$data/out/ledger.jsonl')]
+summary = json.load(open('$data/out/load-summary.json'))
+assert summary['ledger']['completed'] == 12, summary['ledger']
+assert len(events) >= 36, len(events)"
+check "load --jobs --resume of a finished run finds nothing to do" 0 "$firedrill" load "http://127.0.0.1:$http_port" --jobs --resume "$data/out/ledger.jsonl"
+contains "resume: nothing followed" "followed 0, resent 0"
+check "load --jobs over gRPC" 0 "$firedrill" load "grpc://127.0.0.1:$grpc_port" --jobs -f tests/workload/small-jobs.yaml --progress never
+kill $pipeline; wait $pipeline 2>/dev/null; rm -rf "$data"
 if "$firedrill" reference | diff -u docs/REFERENCE.md - >/tmp/firedrill-cli-test.$$; then
   echo "ok: docs/REFERENCE.md matches firedrill reference"
 else
