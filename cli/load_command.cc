@@ -19,6 +19,7 @@
 #include "firedrill/workload/http_job_client.h"
 #include "firedrill/workload/http_load.h"
 #include "firedrill/workload/job_load.h"
+#include "firedrill/workload/stress_phase.h"
 
 namespace firedrill::cli {
 namespace {
@@ -55,6 +56,7 @@ struct LoadPhase {
   std::string arrival_kind;
   nlohmann::json arrival_fields;
   std::optional<std::int64_t> max_in_flight;
+  std::optional<workload::StressOptions> stress;  // GPU stress beside the load (length set per phase)
 };
 
 // What a workload file adds to its phases: the job mix.
@@ -70,12 +72,28 @@ std::string Milliseconds(std::int64_t nanoseconds) {
   return text;
 }
 
+// "compute:40%" -> stress options (the length is the phase's).
+Result<workload::StressOptions> ParseStress(std::string_view mode, std::string_view intensity, Duration length) {
+  workload::StressOptions stress;
+  FD_ASSIGN_OR_RETURN(stress.mode, workload::ParseStressMode(mode));
+  FD_ASSIGN_OR_RETURN(stress.intensity, ParseRatio(intensity));
+  stress.length = length;
+  return stress;
+}
+
 Result<std::vector<LoadPhase>> PhasesFromFlags(const LoadCommandOptions& options) {
   FD_ASSIGN_OR_RETURN(const Duration duration, ParseDuration(options.duration.empty() ? "10s" : options.duration));
   if (duration <= Duration::zero()) return FD_STATUS(StatusCode::kInvalidArgument, "--duration must be positive");
   LoadPhase phase;
   phase.name = "load";
   phase.duration = duration;
+  if (!options.stress.empty()) {
+    const std::size_t colon = options.stress.find(':');
+    auto stress = ParseStress(options.stress.substr(0, colon),
+                              colon == std::string::npos ? "100%" : options.stress.substr(colon + 1), duration);
+    if (!stress.ok()) return stress.status().WithContext("--stress " + options.stress);
+    phase.stress = *stress;
+  }
   if (options.closed) {
     if (!options.rate.empty()) {
       return FD_STATUS(StatusCode::kInvalidArgument, "--closed and --rate do not go together: closed loop sends as "
@@ -146,6 +164,11 @@ Result<WorkloadSource> PhasesFromFile(const LoadCommandOptions& options, std::ui
     load.arrival_kind = kind;
     load.arrival_fields = fields;
     load.max_in_flight = phase.max_in_flight;
+    if (phase.stress) {
+      auto stress = ParseStress(phase.stress->kind, phase.stress->Text("intensity"), phase.duration);
+      if (!stress.ok()) return stress.status().WithContext(options.file + ": phase " + phase.name + ": stress");
+      load.stress = *stress;
+    }
     if (kind == "closed") {
       if (!options.jobs) {
         return FD_STATUS(StatusCode::kInvalidArgument,
@@ -233,6 +256,53 @@ int Finish(const LoadCommandOptions& options, const nlohmann::json& summary, con
   return code;
 }
 
+// The device stress kernels run on, probed once and only when a phase asks.
+class StressDevice {
+ public:
+  explicit StressDevice(const LoadCommandOptions& options) : options_(options) {}
+  Result<gpu::DeviceInfo> Get() {
+    if (!device_) {
+      gpu::BackendChoice choice = gpu::BackendChoice::kAuto;
+      if (!gpu::ParseBackendChoice(options_.device, &choice)) {
+        return FD_STATUS(StatusCode::kInvalidArgument, "--device " + options_.device + ": expected auto, cuda, cpu or simulated");
+      }
+      FD_ASSIGN_OR_RETURN(device_, gpu::ProbeDevice(choice));
+      std::cerr << "firedrill load: GPU stress on " << gpu::BackendName(device_->backend) << " (" << device_->name
+                << ")" << (device_->fallback_reason.empty() ? "" : "; " + device_->fallback_reason) << '\n';
+    }
+    return *device_;
+  }
+
+ private:
+  const LoadCommandOptions& options_;
+  std::optional<gpu::DeviceInfo> device_;
+};
+
+Result<std::unique_ptr<workload::StressPhase>> StartStress(const LoadPhase& phase, StressDevice& device,
+                                                           std::uint64_t memory_cap, Clock& clock) {
+  if (!phase.stress) return std::unique_ptr<workload::StressPhase>();
+  FD_ASSIGN_OR_RETURN(const gpu::DeviceInfo info, device.Get());
+  workload::StressOptions options = *phase.stress;
+  options.memory_cap = memory_cap;
+  return workload::StressPhase::Start(options, info, clock);
+}
+
+std::string StressTable(const workload::StressResult& stress) {
+  char line[200];
+  if (stress.mode == workload::StressMode::kMemory) {
+    std::snprintf(line, sizeof line, "  GPU stress memory %.0f%%: held %s for %.1f s\n", stress.intensity * 100,
+                  FormatSize(stress.held_bytes).c_str(), std::chrono::duration<double>(stress.ran).count());
+  } else {
+    std::snprintf(line, sizeof line, "  GPU stress %s %.0f%%: %lld slices, %.3g %s\n",
+                  std::string(workload::StressModeName(stress.mode)).c_str(), stress.intensity * 100,
+                  static_cast<long long>(stress.slices), stress.Rate(),
+                  stress.mode == workload::StressMode::kCompute ? "FLOP/s" : "B/s");
+  }
+  std::string out = line;
+  if (!stress.status.ok()) out += "  GPU stress failed: " + stress.status.message() + "\n";
+  return out;
+}
+
 // Request load, phase after phase: native HTTP/1.1 for http:// targets,
 // unary gRPC calls for grpc:// ones.
 int RunRequests(const LoadCommandOptions& options, std::vector<LoadPhase> phases, Logger& logger) {
@@ -257,6 +327,13 @@ int RunRequests(const LoadCommandOptions& options, std::vector<LoadPhase> phases
     return kExitUsage;
   }
   const bool live = options.progress == "always" || (options.progress == "auto" && isatty(STDERR_FILENO));
+  auto memory_cap = ParseSize(options.stress_memory_cap);
+  if (!memory_cap.ok()) {
+    std::cerr << "firedrill load: --stress-memory-cap: " << memory_cap.status().message() << '\n';
+    return kExitUsage;
+  }
+  StressDevice device(options);
+  RealClock clock;
 
   nlohmann::json summary;
   summary["target"] = options.target;
@@ -268,6 +345,11 @@ int RunRequests(const LoadCommandOptions& options, std::vector<LoadPhase> phases
     if (stop_requested.load()) break;
     logger.Info("load", "phase starts", {{"phase", phase.name}, {"arrival", phase.description},
                                          {"duration", FormatDuration(phase.duration)}});
+    auto stress = StartStress(phase, device, *memory_cap, clock);
+    if (!stress.ok()) {
+      std::cerr << "firedrill load: phase " << phase.name << ": GPU stress: " << stress.status().message() << '\n';
+      return stress.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitHarness;
+    }
     Result<LoadReport> report = LoadReport{};
     if (grpc) {
       workload::GrpcUnaryLoadOptions calls;
@@ -322,8 +404,14 @@ int RunRequests(const LoadCommandOptions& options, std::vector<LoadPhase> phases
     all_valid = all_valid && report->valid;
     nlohmann::json entry = report->ToJson();
     entry["phase"] = phase.name;
-    summary["phases"].push_back(std::move(entry));
     table += "phase " + phase.name + ": " + report->Summary();
+    if (*stress) {
+      (*stress)->Stop();  // the load may have ended early (Ctrl-C)
+      const workload::StressResult result = (*stress)->Wait();
+      entry["stress"] = result.ToJson();
+      table += StressTable(result);
+    }
+    summary["phases"].push_back(std::move(entry));
   }
   summary["valid"] = all_valid;
   summary["interrupted"] = stop_requested.load();
@@ -422,8 +510,43 @@ int RunJobs(const LoadCommandOptions& options, WorkloadSource source) {
     return kExitUsage;
   }
   const bool live = options.progress == "always" || (options.progress == "auto" && isatty(STDERR_FILENO));
+  auto memory_cap = ParseSize(options.stress_memory_cap);
+  if (!memory_cap.ok()) {
+    std::cerr << "firedrill load: --stress-memory-cap: " << memory_cap.status().message() << '\n';
+    return kExitUsage;
+  }
+  StressDevice device(options);
+  bool any_stress = false;
+  for (const LoadPhase& phase : source.phases) any_stress = any_stress || phase.stress.has_value();
+  if (any_stress && !device.Get().ok()) {
+    std::cerr << "firedrill load: GPU stress: " << device.Get().status().message() << '\n';
+    return kExitHarness;
+  }
   const MonotonicTime start = clock.Now();
   (*load)->Start();
+  // Stress follows the same phase boundaries as the jobs, on its own thread.
+  std::vector<std::pair<std::string, workload::StressResult>> stress_results;
+  std::atomic<bool> load_done{false};
+  std::thread stress_thread([&] {
+    MonotonicTime phase_start = start;
+    for (const LoadPhase& phase : source.phases) {
+      if (load_done.load()) break;
+      if (phase.stress) {
+        auto stress = StartStress(phase, device, *memory_cap, clock);
+        if (stress.ok()) {
+          stress_results.emplace_back(phase.name, (*stress)->Wait());
+        } else {
+          workload::StressResult failed;
+          failed.status = stress.status();
+          stress_results.emplace_back(phase.name, failed);
+        }
+      }
+      phase_start += phase.duration;
+      while (!load_done.load() && clock.Now() < phase_start) {
+        clock.SleepUntil(std::min(phase_start, clock.Now() + std::chrono::milliseconds(100)));
+      }
+    }
+  });
   while (!(*load)->done()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     if (!live) continue;
@@ -436,6 +559,8 @@ int RunJobs(const LoadCommandOptions& options, WorkloadSource source) {
   }
   if (live) std::fputs("\r\033[K", stderr);
   const workload::JobLoadResult result = (*load)->Wait();
+  load_done.store(true);
+  stress_thread.join();
   (*client)->Shutdown();
 
   nlohmann::json summary = result.ToJson();
@@ -460,6 +585,10 @@ int RunJobs(const LoadCommandOptions& options, WorkloadSource source) {
                 ms(result.corrected.max()), ms(result.uncorrected.ValueAtQuantile(0.99)));
   table += line;
   table += LedgerTable(result.ledger);
+  for (const auto& [name, stress] : stress_results) {
+    summary["stress"][name] = stress.ToJson();
+    table += "phase " + name + ":" + StressTable(stress);
+  }
   return Finish(options, summary, table, result.ledger.NothingLost() ? kExitOk : kExitInvalidRun);
 }
 
@@ -539,6 +668,14 @@ CLI::App* AddLoadCommand(CLI::App& app, LoadCommandOptions& options) {
       ->check(CLI::IsMember({"auto", "always", "never"}))
       ->capture_default_str();
   load->add_flag("--allow-remote", options.allow_remote, "allow a target that is not on loopback");
+  load->add_option("--stress", options.stress,
+                   "GPU stress beside the load (without -f): compute, bandwidth or memory, with an intensity, "
+                   "e.g. compute:40%");
+  load->add_option("--device", options.device, "device for GPU stress: auto, cuda, cpu or simulated")
+      ->capture_default_str();
+  load->add_option("--stress-memory-cap", options.stress_memory_cap,
+                   "the most host memory a memory stress may take on a CPU device")
+      ->capture_default_str();
   load->footer(
       "Latency is measured from each request's intended send time (and, as 'uncorrected', from when it\n"
       "really went out). A run where the generator, not the target, was the bottleneck is marked INVALID.\n"
@@ -560,9 +697,10 @@ int RunLoadCommand(const LoadCommandOptions& options, Logger& logger) {
     std::cerr << "firedrill load: --resume settles a job ledger; give --jobs and the pipeline's address\n";
     return kExitUsage;
   }
-  if (!options.file.empty() && (!options.rate.empty() || options.closed || !options.duration.empty())) {
+  if (!options.file.empty() && (!options.rate.empty() || options.closed || !options.duration.empty() ||
+                                !options.stress.empty())) {
     std::cerr << "firedrill load: -f " << options.file
-              << " gives the phases; --rate, --closed and --duration are for load without a file\n";
+              << " gives the phases; --rate, --closed, --duration and --stress are for load without a file\n";
     return kExitUsage;
   }
   if (!options.resume.empty()) return ResumeJobs(options);

@@ -70,6 +70,9 @@ server=$!
 for _ in $(seq 100); do [ -s /tmp/firedrill-cli-port.$$ ] && break; sleep 0.05; done
 url="http://127.0.0.1:$(awk '{print $2}' /tmp/firedrill-cli-port.$$)/"
 out=$(mktemp -d)
+check "load with GPU stress on the CPU device" 0 "$firedrill" load "$url" --rate 100/s -d 300ms --stress memory:25% --stress-memory-cap 64MiB --device cpu --json --progress never
+contains "load: the stress result is in the summary" '"held_bytes": 16777216'
+check "load refuses an unknown stress mode" 2 "$firedrill" load "$url" --rate 100/s -d 300ms --stress thermal:10%
 check "load: -f and --rate do not go together" 2 "$firedrill" load "$url" -f tests/workload/short-steps.yaml --rate 1/s
 check "load runs a workload file's phases" 0 "$firedrill" load "$url" -f tests/workload/short-steps.yaml -o "$out" --progress never
 check "load: the summary parses and counts every phase" 0 python3 -c "
