@@ -230,7 +230,8 @@ class GrpcJobClient final : public JobClient {
     bool pending = false;
     bool settled = false;  // its last callback has run
     bool heard = false;    // the current watch delivered a message
-    std::optional<MonotonicTime> unreachable_since;
+    // Real time, like every wait here; options.clock only stamps events.
+    std::optional<SteadyClock::time_point> unreachable_since;
     std::optional<grpc::Alarm> alarm;
     std::unique_ptr<grpc::ClientContext> context;
     std::unique_ptr<grpc::ClientAsyncResponseReader<pb::SubmitJobResponse>> submit_call;
@@ -413,7 +414,7 @@ class GrpcJobClient final : public JobClient {
     if (job->heard && status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
       return StartWatch(job);
     }
-    const MonotonicTime now = clock_.Now();
+    const SteadyClock::time_point now = SteadyClock::now();
     if (!job->unreachable_since) job->unreachable_since = now;
     if (now - *job->unreachable_since >= options_.follow_grace) {
       return Settle(job, JobEvent::Kind::kLost, "could not follow the job: " + Describe(status));
