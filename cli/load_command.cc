@@ -15,6 +15,7 @@
 #include "firedrill/core/units.h"
 #include "firedrill/engine/loader.h"
 #include "firedrill/workload/arrivals.h"
+#include "firedrill/workload/curl_load.h"
 #include "firedrill/workload/grpc_client.h"
 #include "firedrill/workload/http_job_client.h"
 #include "firedrill/workload/http_load.h"
@@ -382,6 +383,7 @@ int RunRequests(const LoadCommandOptions& options, std::vector<LoadPhase> phases
       http.threads = options.threads;
       http.connections = options.connections;
       http.allow_remote = options.allow_remote;
+      http.tls_ca_file = options.cacert;
       http.stop = &stop_requested;
       http.timeout = *timeout;
       http.duration = phase.duration;
@@ -393,7 +395,11 @@ int RunRequests(const LoadCommandOptions& options, std::vector<LoadPhase> phases
           PrintProgress(phase.name, phase.duration, progress);
         };
       }
-      report = workload::RunHttpLoad(http);
+      // The native client speaks HTTP/1.1 in clear text; libcurl does TLS and h2.
+      const bool curl = options.http_version == "2" || options.target.rfind("https://", 0) == 0;
+      report = curl ? workload::RunCurlLoad(http, options.http_version == "2" ? workload::CurlHttpVersion::kHttp2
+                                                                            : workload::CurlHttpVersion::kHttp1_1)
+                    : workload::RunHttpLoad(http);
     }
     if (live) std::fputs("\r\033[K", stderr);
     if (!report.ok()) {
@@ -628,7 +634,7 @@ CLI::App* AddLoadCommand(CLI::App& app, LoadCommandOptions& options) {
   CLI::App* load = app.add_subcommand(
       "load", "Send load to a URL or an HSOF pipeline and measure it honestly (open loop, no coordinated omission)");
   load->add_option("target", options.target,
-                   "http://host:port/path (requests), grpc://host:port (calls), or with --jobs the pipeline")
+                   "http(s)://host:port/path (requests), grpc://host:port (calls), or with --jobs the pipeline")
       ->required();
   load->add_option("-f,--file", options.file, "a Workload (or Scenario) file: its phases and job mix");
   load->add_option("-r,--rate", options.rate, "open-loop rate, e.g. 10000/s");
@@ -656,7 +662,9 @@ CLI::App* AddLoadCommand(CLI::App& app, LoadCommandOptions& options) {
   load->add_option("--ledger", options.ledger, "with --jobs: write the ledger here (default OUT/ledger.jsonl)");
   load->add_option("--resume", options.resume,
                    "with --jobs: settle an earlier run's ledger file (follow its jobs, resend unanswered ones)");
-  load->add_option("--http", options.http_version, "HTTP version for --jobs over http: 1.1 or 2")
+  load->add_option("--http", options.http_version,
+                   "HTTP version: 1.1 or 2 (h2 by prior knowledge over http://, by ALPN over https://; "
+                   "https and h2 go through libcurl)")
       ->check(CLI::IsMember({"1.1", "2"}))
       ->capture_default_str();
   load->add_option("--grpc-method", options.grpc_method,
@@ -668,6 +676,7 @@ CLI::App* AddLoadCommand(CLI::App& app, LoadCommandOptions& options) {
       ->check(CLI::IsMember({"auto", "always", "never"}))
       ->capture_default_str();
   load->add_flag("--allow-remote", options.allow_remote, "allow a target that is not on loopback");
+  load->add_option("--cacert", options.cacert, "https: trust the CA certificates in this PEM file");
   load->add_option("--stress", options.stress,
                    "GPU stress beside the load (without -f): compute, bandwidth or memory, with an intensity, "
                    "e.g. compute:40%");

@@ -32,6 +32,7 @@ struct LoadCommandOptions {
   std::string resume;  // a ledger file of an earlier run to settle
   std::string http_version = "1.1";
   std::string grpc_method;
+  std::string cacert;
   std::string stress;  // "compute:40%"
   std::string device = "auto";
   std::string stress_memory_cap = "1GiB";

@@ -1,4 +1,4 @@
-// Starts tests/'s tiny-http-server for one test and stops it after.
+// Starts one of tests/'s tiny servers for one test and stops it after.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -14,17 +14,19 @@ namespace firedrill::workload::testing {
 
 class TinyServer {
  public:
-  explicit TinyServer(std::vector<std::string> flags = {}) {
+  // `binary`: tiny-http-server by default, or tiny-grpc-server (both print
+  // "port N" once listening).
+  explicit TinyServer(std::vector<std::string> flags = {}, const char* binary = TINY_HTTP_SERVER) {
     int out[2];
     EXPECT_EQ(pipe(out), 0);
     pid_ = fork();
     if (pid_ == 0) {
       dup2(out[1], STDOUT_FILENO);
       close(out[0]);
-      std::vector<char*> argv{const_cast<char*>(TINY_HTTP_SERVER)};
+      std::vector<char*> argv{const_cast<char*>(binary)};
       for (std::string& flag : flags) argv.push_back(flag.data());
       argv.push_back(nullptr);
-      execv(TINY_HTTP_SERVER, argv.data());
+      execv(binary, argv.data());
       _exit(127);
     }
     close(out[1]);
@@ -38,6 +40,7 @@ class TinyServer {
   }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hello"; }
   pid_t pid() const { return pid_; }
+  int port() const { return port_; }
 
  private:
   pid_t pid_ = -1;

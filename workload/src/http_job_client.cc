@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "curl_global.h"
+
 namespace firedrill::workload {
 namespace {
 
@@ -23,11 +25,7 @@ constexpr char kShutDown[] = "client shut down";
 // A poll returns at least this often, so a missed wakeup costs no more.
 constexpr int kMaxPollMs = 1000;
 
-std::once_flag curl_initialized;
-
-void InitCurl() {
-  std::call_once(curl_initialized, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
+using internal::InitCurl;
 
 long Millis(Duration duration) {
   return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(duration).count());

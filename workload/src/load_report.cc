@@ -70,6 +70,7 @@ nlohmann::json LoadReport::ToJson() const {
                    {"waited_for_connection", waited_for_connection}};
   out["statuses"] = statuses;
   out["error_kinds"] = error_kinds;
+  if (!protocols.empty()) out["protocols"] = protocols;
   out["latency_ns"] = {{"corrected", Quantiles(corrected)},
                        {"uncorrected", Quantiles(uncorrected)},
                        {"schedule_lag", Quantiles(schedule_lag)}};

@@ -68,6 +68,8 @@ struct HttpLoadOptions {
   Duration timeout = std::chrono::seconds(10);
   // Loopback only unless set: Firedrill sends load where the user allowed it.
   bool allow_remote = false;
+  // https through libcurl: CA certificates to trust instead of the system's.
+  std::string tls_ca_file;
   Duration progress_interval = std::chrono::seconds(1);
   std::function<void(const LoadProgress&)> progress;
   // Set to end the run early (Ctrl-C); what was measured is still reported.

@@ -36,6 +36,9 @@ struct LoadReport {
   std::int64_t unsent = 0;    // scheduled but never sent before the run ended
   std::map<std::string, std::int64_t> statuses;  // "200", "503", "OK", "UNAVAILABLE"
   std::map<std::string, std::int64_t> error_kinds;
+  // Answers by the HTTP version the server spoke ("HTTP/2"), where the
+  // transport negotiates it (libcurl).
+  std::map<std::string, std::int64_t> protocols;
 
   LatencyHistogram corrected;     // answer time - intended send time
   LatencyHistogram uncorrected;   // answer time - actual send time
