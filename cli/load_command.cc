@@ -74,10 +74,14 @@ std::string Milliseconds(std::int64_t nanoseconds) {
 }
 
 // "compute:40%" -> stress options (the length is the phase's).
-Result<workload::StressOptions> ParseStress(std::string_view mode, std::string_view intensity, Duration length) {
+Result<workload::StressOptions> ParseStress(const LoadCommandOptions& options, std::string_view mode,
+                                            std::string_view intensity, Duration length) {
   workload::StressOptions stress;
   FD_ASSIGN_OR_RETURN(stress.mode, workload::ParseStressMode(mode));
   FD_ASSIGN_OR_RETURN(stress.intensity, ParseRatio(intensity));
+  Result<std::uint64_t> cap = ParseSize(options.stress_memory_cap);
+  if (!cap.ok()) return cap.status().WithContext("--stress-memory-cap");
+  stress.memory_cap = *cap;
   stress.length = length;
   return stress;
 }
@@ -90,7 +94,7 @@ Result<std::vector<LoadPhase>> PhasesFromFlags(const LoadCommandOptions& options
   phase.duration = duration;
   if (!options.stress.empty()) {
     const std::size_t colon = options.stress.find(':');
-    auto stress = ParseStress(options.stress.substr(0, colon),
+    auto stress = ParseStress(options, options.stress.substr(0, colon),
                               colon == std::string::npos ? "100%" : options.stress.substr(colon + 1), duration);
     if (!stress.ok()) return stress.status().WithContext("--stress " + options.stress);
     phase.stress = *stress;
@@ -166,7 +170,7 @@ Result<WorkloadSource> PhasesFromFile(const LoadCommandOptions& options, std::ui
     load.arrival_fields = fields;
     load.max_in_flight = phase.max_in_flight;
     if (phase.stress) {
-      auto stress = ParseStress(phase.stress->kind, phase.stress->Text("intensity"), phase.duration);
+      auto stress = ParseStress(options, phase.stress->kind, phase.stress->Text("intensity"), phase.duration);
       if (!stress.ok()) return stress.status().WithContext(options.file + ": phase " + phase.name + ": stress");
       load.stress = *stress;
     }
@@ -216,12 +220,6 @@ Status WriteFile(const fs::path& path, const std::string& text) {
   return Status();
 }
 
-Status CheckAllowed(const LoadCommandOptions& options, std::string_view host) {
-  if (options.allow_remote || workload::IsLoopbackHost(host)) return Status();
-  return FD_STATUS(StatusCode::kInvalidArgument,
-                   options.target + ": " + std::string(host) +
-                       " is not a loopback address; Firedrill sends load elsewhere only when allowed (--allow-remote)");
-}
 
 // "grpc://host:port" -> "host:port", when the target is a gRPC one.
 std::optional<std::string> GrpcTarget(const std::string& target) {
@@ -280,12 +278,14 @@ class StressDevice {
 };
 
 Result<std::unique_ptr<workload::StressPhase>> StartStress(const LoadPhase& phase, StressDevice& device,
-                                                           std::uint64_t memory_cap, Clock& clock) {
+                                                           Clock& clock) {
   if (!phase.stress) return std::unique_ptr<workload::StressPhase>();
   FD_ASSIGN_OR_RETURN(const gpu::DeviceInfo info, device.Get());
-  workload::StressOptions options = *phase.stress;
-  options.memory_cap = memory_cap;
-  return workload::StressPhase::Start(options, info, clock);
+  return workload::StressPhase::Start(*phase.stress, info, clock);
+}
+
+bool ShowProgress(const LoadCommandOptions& options) {
+  return options.progress == "always" || (options.progress == "auto" && isatty(STDERR_FILENO));
 }
 
 std::string StressTable(const workload::StressResult& stress) {
@@ -327,12 +327,7 @@ int RunRequests(const LoadCommandOptions& options, std::vector<LoadPhase> phases
                  "with the serialized request), or --jobs for an HSOF pipeline\n";
     return kExitUsage;
   }
-  const bool live = options.progress == "always" || (options.progress == "auto" && isatty(STDERR_FILENO));
-  auto memory_cap = ParseSize(options.stress_memory_cap);
-  if (!memory_cap.ok()) {
-    std::cerr << "firedrill load: --stress-memory-cap: " << memory_cap.status().message() << '\n';
-    return kExitUsage;
-  }
+  const bool live = ShowProgress(options);
   StressDevice device(options);
   RealClock clock;
 
@@ -346,7 +341,7 @@ int RunRequests(const LoadCommandOptions& options, std::vector<LoadPhase> phases
     if (stop_requested.load()) break;
     logger.Info("load", "phase starts", {{"phase", phase.name}, {"arrival", phase.description},
                                          {"duration", FormatDuration(phase.duration)}});
-    auto stress = StartStress(phase, device, *memory_cap, clock);
+    auto stress = StartStress(phase, device, clock);
     if (!stress.ok()) {
       std::cerr << "firedrill load: phase " << phase.name << ": GPU stress: " << stress.status().message() << '\n';
       return stress.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitHarness;
@@ -426,7 +421,7 @@ int RunRequests(const LoadCommandOptions& options, std::vector<LoadPhase> phases
 
 Result<std::unique_ptr<workload::JobClient>> MakeJobClient(const LoadCommandOptions& options) {
   if (const std::optional<std::string> grpc = GrpcTarget(options.target)) {
-    FD_RETURN_IF_ERROR(CheckAllowed(options, HostOf(*grpc)));
+    FD_RETURN_IF_ERROR(workload::CheckLoadTarget(options.target, HostOf(*grpc), options.allow_remote));
     workload::GrpcJobClientOptions client;
     client.target = *grpc;
     return workload::MakeGrpcJobClient(client);
@@ -438,7 +433,8 @@ Result<std::unique_ptr<workload::JobClient>> MakeJobClient(const LoadCommandOpti
     return FD_STATUS(StatusCode::kInvalidArgument,
                      options.target + ": with --jobs, give the pipeline as http://host:port or grpc://host:port");
   }
-  FD_RETURN_IF_ERROR(CheckAllowed(options, HostOf(base.substr(scheme + 3))));
+  FD_RETURN_IF_ERROR(
+      workload::CheckLoadTarget(options.target, HostOf(base.substr(scheme + 3)), options.allow_remote));
   workload::HttpJobClientOptions client;
   client.base_url = base;
   client.http_version = options.http_version == "2" ? workload::HttpVersion::kHttp2 : workload::HttpVersion::kHttp1_1;
@@ -515,12 +511,7 @@ int RunJobs(const LoadCommandOptions& options, WorkloadSource source) {
     std::cerr << "firedrill load: " << load.status().message() << '\n';
     return kExitUsage;
   }
-  const bool live = options.progress == "always" || (options.progress == "auto" && isatty(STDERR_FILENO));
-  auto memory_cap = ParseSize(options.stress_memory_cap);
-  if (!memory_cap.ok()) {
-    std::cerr << "firedrill load: --stress-memory-cap: " << memory_cap.status().message() << '\n';
-    return kExitUsage;
-  }
+  const bool live = ShowProgress(options);
   StressDevice device(options);
   bool any_stress = false;
   for (const LoadPhase& phase : source.phases) any_stress = any_stress || phase.stress.has_value();
@@ -538,7 +529,7 @@ int RunJobs(const LoadCommandOptions& options, WorkloadSource source) {
     for (const LoadPhase& phase : source.phases) {
       if (load_done.load()) break;
       if (phase.stress) {
-        auto stress = StartStress(phase, device, *memory_cap, clock);
+        auto stress = StartStress(phase, device, clock);
         if (stress.ok()) {
           stress_results.emplace_back(phase.name, (*stress)->Wait());
         } else {

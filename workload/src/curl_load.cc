@@ -1,7 +1,6 @@
 #include "firedrill/workload/curl_load.h"
 
 #include <curl/curl.h>
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <deque>
@@ -25,12 +24,6 @@ struct Slot {
 
 std::size_t DiscardBody(char*, std::size_t size, std::size_t count, void*) { return size * count; }
 
-double ThreadCpuSeconds() {
-  rusage usage{};
-  getrusage(RUSAGE_THREAD, &usage);
-  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
-         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) * 1e-6;
-}
 
 Result<std::string> HostOf(const std::string& url) {
   std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> parsed(curl_url(), curl_url_cleanup);
@@ -262,11 +255,7 @@ class CurlRun {
 
 Result<LoadReport> RunCurlLoad(const HttpLoadOptions& options, CurlHttpVersion version) {
   FD_ASSIGN_OR_RETURN(const std::string host, HostOf(options.url));
-  if (!options.allow_remote && !IsLoopbackHost(host)) {
-    return FD_STATUS(StatusCode::kInvalidArgument,
-                     "url " + options.url + ": " + host +
-                         " is not a loopback address; Firedrill sends load elsewhere only when allowed (--allow-remote)");
-  }
+  FD_RETURN_IF_ERROR(CheckLoadTarget(options.url, host, options.allow_remote));
   if (options.connections < 1) return FD_STATUS(StatusCode::kInvalidArgument, "need at least one connection");
   if (options.duration <= Duration::zero()) return FD_STATUS(StatusCode::kInvalidArgument, "duration must be positive");
   std::unique_ptr<ArrivalSchedule> schedule;

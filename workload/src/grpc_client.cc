@@ -65,11 +65,6 @@ std::string_view HostOf(std::string_view target) {
   return colon == std::string_view::npos ? target : target.substr(0, colon);
 }
 
-double ThreadCpuSeconds() {
-  timespec now{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
-  return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) * 1e-9;
-}
 
 const Clock& RealTime() {
   static const RealClock clock;
@@ -754,11 +749,7 @@ Result<LoadReport> RunGrpcUnaryLoad(const GrpcUnaryLoadOptions& options,
   if (options.target.empty()) {
     return FD_STATUS(StatusCode::kInvalidArgument, "gRPC load: target is empty");
   }
-  if (!options.allow_remote && !IsLoopbackHost(HostOf(options.target))) {
-    return FD_STATUS(StatusCode::kInvalidArgument,
-                     "gRPC load: " + options.target +
-                         " is not a loopback address; remote targets must be allowed explicitly");
-  }
+  FD_RETURN_IF_ERROR(CheckLoadTarget(options.target, HostOf(options.target), options.allow_remote));
   if (!options.method.starts_with('/') || options.method.find('/', 1) == std::string::npos) {
     return FD_STATUS(StatusCode::kInvalidArgument,
                      "gRPC load: method must be a full name like /package.Service/Method, got '" +

@@ -9,7 +9,6 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -72,12 +71,6 @@ struct LiveCounters {
   LatencyHistogram interval;  // corrected latency since the reporter last looked
 };
 
-double ThreadCpuSeconds() {
-  rusage usage{};
-  getrusage(RUSAGE_THREAD, &usage);
-  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
-         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) * 1e-6;
-}
 
 class Worker {
  public:
@@ -485,22 +478,10 @@ Result<HttpUrl> ParseHttpUrl(std::string_view url) {
   return parsed;
 }
 
-bool IsLoopbackHost(std::string_view host) {
-  if (host == "localhost" || host == "::1") return true;
-  in_addr address{};
-  if (inet_pton(AF_INET, std::string(host).c_str(), &address) == 1) {
-    return (ntohl(address.s_addr) >> 24) == 127;
-  }
-  return false;
-}
 
 Result<LoadReport> RunHttpLoad(const HttpLoadOptions& options) {
   FD_ASSIGN_OR_RETURN(const HttpUrl url, ParseHttpUrl(options.url));
-  if (!options.allow_remote && !IsLoopbackHost(url.host)) {
-    return FD_STATUS(StatusCode::kInvalidArgument, "url " + options.url + ": " + url.host +
-                           " is not a loopback address; Firedrill sends load elsewhere only when allowed "
-                           "(--allow-remote)");
-  }
+  FD_RETURN_IF_ERROR(CheckLoadTarget(options.url, url.host, options.allow_remote));
   if (options.threads < 1 || options.connections < options.threads) {
     return FD_STATUS(StatusCode::kInvalidArgument, "need at least one thread and one connection per thread, got " +
                            std::to_string(options.threads) + " threads and " +

@@ -1,5 +1,8 @@
 #include "firedrill/workload/load_report.h"
 
+#include <arpa/inet.h>
+#include <time.h>
+
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -24,6 +27,28 @@ nlohmann::json Quantiles(const LatencyHistogram& histogram) {
 }
 
 }  // namespace
+
+bool IsLoopbackHost(std::string_view host) {
+  if (host == "localhost" || host == "::1") return true;
+  in_addr address{};
+  if (inet_pton(AF_INET, std::string(host).c_str(), &address) == 1) {
+    return (ntohl(address.s_addr) >> 24) == 127;
+  }
+  return false;
+}
+
+Status CheckLoadTarget(std::string_view target, std::string_view host, bool allow_remote) {
+  if (allow_remote || IsLoopbackHost(host)) return Status();
+  return FD_STATUS(StatusCode::kInvalidArgument,
+                   std::string(target) + ": " + std::string(host) +
+                       " is not a loopback address; Firedrill sends load elsewhere only when allowed (--allow-remote)");
+}
+
+double ThreadCpuSeconds() {
+  timespec now{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) * 1e-9;
+}
 
 double LoadReport::achieved_rate() const {
   const double seconds = std::chrono::duration<double>(elapsed).count();

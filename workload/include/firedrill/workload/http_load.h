@@ -34,8 +34,6 @@ struct HttpUrl {
 };
 // Only http:// (HTTP/1.1 in clear text) is accepted here.
 Result<HttpUrl> ParseHttpUrl(std::string_view url);
-// True for 127.0.0.0/8, ::1 and "localhost".
-bool IsLoopbackHost(std::string_view host);
 
 // A live view of the run, once per progress interval.
 struct LoadProgress {

@@ -11,6 +11,7 @@
 #include <map>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "firedrill/core/clock.h"
@@ -60,6 +61,15 @@ struct LoadReport {
   nlohmann::json ToJson() const;  // histograms in LatencyHistogram's JSON form
   std::string Summary() const;    // a short human table
 };
+
+// True for 127.0.0.0/8, ::1 and "localhost".
+bool IsLoopbackHost(std::string_view host);
+// Firedrill sends load only to loopback unless the user allowed more:
+// InvalidArgument naming `target` and the rule otherwise.
+Status CheckLoadTarget(std::string_view target, std::string_view host, bool allow_remote);
+// CPU time (user + system) the calling thread has used, for the generator's
+// own cost in a report.
+double ThreadCpuSeconds();
 
 // Limits Judge applies.
 inline constexpr double kMaxGeneratorBusyShare = 0.9;        // of one core per thread
