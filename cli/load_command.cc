@@ -235,19 +235,24 @@ std::string HostOf(const std::string& host_port) {
   return host_port.substr(0, host_port.rfind(':'));
 }
 
+// Error texts in a summary come from servers and need not be UTF-8.
+std::string Dump(const nlohmann::json& summary) {
+  return summary.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 // Writes the summary where asked and prints it: the table, or the JSON.
 int Finish(const LoadCommandOptions& options, const nlohmann::json& summary, const std::string& table, int code) {
   if (!options.out_dir.empty()) {
     std::error_code error;
     fs::create_directories(options.out_dir, error);
-    const Status written = WriteFile(fs::path(options.out_dir) / "load-summary.json", summary.dump(2) + "\n");
+    const Status written = WriteFile(fs::path(options.out_dir) / "load-summary.json", Dump(summary) + "\n");
     if (!written.ok()) {
       std::cerr << "firedrill load: " << written.message() << '\n';
       return kExitHarness;
     }
   }
   if (options.json) {
-    std::cout << summary.dump(2) << '\n';
+    std::cout << Dump(summary) << '\n';
   } else {
     std::cout << table;
     if (!options.out_dir.empty()) std::cout << "summary and histograms: " << options.out_dir << "/load-summary.json\n";

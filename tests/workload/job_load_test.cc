@@ -648,6 +648,11 @@ TEST_F(HttpJobClientTest, FollowingAnUnknownJobIsLost) {
 TEST_F(HttpJobClientTest, ManyJobsShareAFewConnections) {
   HttpJobClientOptions options = Options();
   options.max_connections = 3;
+  // Long polls hold the connections for seconds. A submission waiting for a
+  // free one must not spend its own timeout waiting (libcurl's queue would):
+  // one attempt of 250 ms each is enough for every job.
+  options.submit_timeout = std::chrono::milliseconds(250);
+  options.max_attempts = 1;
   auto client = Client(options);
   constexpr int kJobs = 24;
   std::vector<Events> events(kJobs);
@@ -657,6 +662,7 @@ TEST_F(HttpJobClientTest, ManyJobsShareAFewConnections) {
   std::set<std::string> ids;
   for (int i = 0; i < kJobs; ++i) {
     ASSERT_TRUE(events[i].WaitFor(2)) << i;
+    EXPECT_EQ(events[i].events()[0].kind, JobEvent::Kind::kAccepted) << i << ": " << events[i].events()[0].reason;
     EXPECT_EQ(events[i].events()[1].kind, JobEvent::Kind::kCompleted) << i;
     ids.insert(events[i].events()[0].job_id);
   }
@@ -677,7 +683,7 @@ TEST(HttpJobClient, AClosedPortIsRejectedAfterTheLastAttempt) {
   const JobEvent event = events.events()[0];
   EXPECT_EQ(event.kind, JobEvent::Kind::kRejected) << event.reason;
   EXPECT_EQ(event.attempts, 3);
-  EXPECT_NE(event.reason.find("(3 attempts)"), std::string::npos) << event.reason;
+  EXPECT_EQ(event.reason, "Couldn't connect to server");
   // Two backoffs: 20 ms, then 40 ms.
   EXPECT_GE(std::chrono::steady_clock::now() - start, 60ms);
 }
@@ -761,7 +767,7 @@ TEST(HttpJobClient, AdmissionLimitsAreRetriedThenRejected) {
     ++rejected;
     EXPECT_EQ(event.attempts, 2);
     EXPECT_EQ(event.reason,
-              "HTTP 429: admission rate of 4.0 jobs/s exceeded; retry later (2 attempts)");
+              "HTTP 429: admission rate of 4.0 jobs/s exceeded; retry later");
   }
   EXPECT_GE(accepted, 4);
   EXPECT_GE(rejected, 1);

@@ -225,6 +225,9 @@ class GrpcJobClient final : public JobClient {
     bool pending = false;
     bool settled = false;  // its last callback has run
     bool heard = false;    // the current watch delivered a message
+    // A submission attempt failed in a way that leaves open whether the
+    // server committed the job (a deadline, a broken connection).
+    bool maybe_received = false;
     // Real time, like every wait here; options.clock only stamps events.
     std::optional<SteadyClock::time_point> unreachable_since;
     std::optional<grpc::Alarm> alarm;
@@ -359,10 +362,30 @@ class GrpcJobClient final : public JobClient {
       return StartWatch(job);
     }
     if (stopping_) return Settle(job, JobEvent::Kind::kLost, "client shut down");
+    if (OutcomeUnknown(*job)) job->maybe_received = true;
     if (RetrySubmit(status.error_code()) && job->attempts < options_.max_attempts) {
       return Backoff(job, Step::kSubmit);
     }
+    // Per the JobClient contract a submission that may have been taken is
+    // lost, not rejected: a resumed run resends it under the same key.
+    if (job->maybe_received) return Settle(job, JobEvent::Kind::kLost, "outcome unknown: " + Describe(status));
     Settle(job, JobEvent::Kind::kRejected, Describe(status));
+  }
+
+  // The server may have taken the job although the call failed: the
+  // deadline ran out, or the connection broke without the server's answer
+  // (a refused connection is known not to have delivered anything).
+  static bool OutcomeUnknown(const Job& job) {
+    const grpc::StatusCode code = job.status.error_code();
+    if (code == grpc::StatusCode::DEADLINE_EXCEEDED || code == grpc::StatusCode::UNKNOWN ||
+        code == grpc::StatusCode::INTERNAL) {
+      return true;
+    }
+    if (code != grpc::StatusCode::UNAVAILABLE) return false;
+    const std::string detail = job.context ? job.context->debug_error_string() : std::string();
+    const bool from_server = detail.find("received from peer") != std::string::npos;
+    const bool never_connected = detail.find("onnect") != std::string::npos;  // "failed to connect", "Connection refused"
+    return !from_server && !never_connected;
   }
 
   void StartWatch(Job* job) {

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -102,6 +103,7 @@ class HttpJobClient final : public JobClient {
     json_headers_ = curl_slist_append(nullptr, "Content-Type: application/json");
     json_headers_ = curl_slist_append(json_headers_, "Expect:");
     thread_ = std::thread([this] { Loop(); });
+    io_thread_ = thread_.get_id();
   }
 
   ~HttpJobClient() override {
@@ -135,7 +137,7 @@ class HttpJobClient final : public JobClient {
       stopping_ = true;
     }
     curl_multi_wakeup(multi_);
-    if (std::this_thread::get_id() == thread_.get_id()) return;  // from a callback: it stops after
+    if (std::this_thread::get_id() == io_thread_) return;  // from a callback: it stops after
     std::lock_guard join_lock(join_mutex_);
     if (thread_.joinable()) thread_.join();
   }
@@ -180,6 +182,7 @@ class HttpJobClient final : public JobClient {
       while (CURLMsg* message = curl_multi_info_read(multi_, &left)) {
         if (message->msg == CURLMSG_DONE) Finish(message->easy_handle, message->data.result);
       }
+      StartReady();
       int timeout_ms = kMaxPollMs;
       if (!waiting_.empty()) {
         const auto until = waiting_.begin()->first - SteadyClock::now();
@@ -197,6 +200,10 @@ class HttpJobClient final : public JobClient {
     active_.clear();
     for (auto& [when, request] : waiting_) Abandon(*request);
     waiting_.clear();
+    for (auto* ready : {&ready_submits_, &ready_follows_}) {
+      for (auto& request : *ready) Abandon(*request);
+      ready->clear();
+    }
     {
       std::lock_guard lock(mutex_);
       fresh.swap(incoming_);
@@ -206,7 +213,25 @@ class HttpJobClient final : public JobClient {
     idle_.clear();
   }
 
+  bool AtConnectionLimit() const {
+    return options_.http_version == HttpVersion::kHttp1_1 &&
+           active_.size() >= static_cast<std::size_t>(options_.max_connections);
+  }
+
+  void StartReady() {
+    while (!AtConnectionLimit() && !(ready_submits_.empty() && ready_follows_.empty())) {
+      auto& ready = ready_submits_.empty() ? ready_follows_ : ready_submits_;
+      std::unique_ptr<Request> request = std::move(ready.front());
+      ready.pop_front();
+      Start(std::move(request));
+    }
+  }
+
   void Start(std::unique_ptr<Request> request) {
+    if (AtConnectionLimit()) {
+      (request->stage == Request::Stage::kSubmit ? ready_submits_ : ready_follows_).push_back(std::move(request));
+      return;
+    }
     CURL* easy = nullptr;
     if (idle_.empty()) {
       easy = curl_easy_init();
@@ -271,10 +296,10 @@ class HttpJobClient final : public JobClient {
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
     curl_multi_remove_handle(multi_, easy);
     idle_.push_back(easy);
+    // The code's text, not the error buffer's (which carries timings and
+    // addresses), so reasons group in the ledger's counts.
     std::string transport_error;
-    if (code != CURLE_OK) {
-      transport_error = request->error[0] != '\0' ? request->error : curl_easy_strerror(code);
-    }
+    if (code != CURLE_OK) transport_error = curl_easy_strerror(code);
     if (request->stage == Request::Stage::kSubmit) {
       Submitted(std::move(request), transport_error, static_cast<int>(status));
     } else {
@@ -314,11 +339,12 @@ class HttpJobClient final : public JobClient {
       Retry(std::move(request));
       return;
     }
-    const std::string tries = " (" + std::to_string(r.attempts) + " attempts)";
+    // The attempts travel in the event; the reason stays the same for every
+    // job that failed the same way.
     if (r.maybe_received) {
-      Deliver(r, JobEvent::Kind::kLost, "outcome unknown: " + why + tries, true);
+      Deliver(r, JobEvent::Kind::kLost, "outcome unknown: " + why, true);
     } else {
-      Deliver(r, JobEvent::Kind::kRejected, why + tries, true);
+      Deliver(r, JobEvent::Kind::kRejected, why, true);
     }
   }
 
@@ -436,11 +462,17 @@ class HttpJobClient final : public JobClient {
   bool stopping_ = false;
   std::mutex join_mutex_;  // two threads shutting down at once join once
   std::thread thread_;
+  std::thread::id io_thread_;  // read without join_mutex_, unlike thread_
 
   // The I/O thread's alone.
   std::map<CURL*, std::unique_ptr<Request>> active_;
   std::multimap<MonotonicTime, std::unique_ptr<Request>> waiting_;
   std::vector<CURL*> idle_;
+  // HTTP/1.1 requests beyond max_connections wait here, not in libcurl,
+  // whose timeouts would count the wait for a connection: submissions first,
+  // since follows hold their connection for a whole long poll.
+  std::deque<std::unique_ptr<Request>> ready_submits_;
+  std::deque<std::unique_ptr<Request>> ready_follows_;
 };
 
 }  // namespace

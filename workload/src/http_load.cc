@@ -138,7 +138,16 @@ class Worker {
       const auto wait = std::max<Clock::duration>(wake - now, Clock::duration::zero());
       timespec timeout{static_cast<time_t>(wait.count() / 1'000'000'000),
                        static_cast<long>(wait.count() % 1'000'000'000)};
-      const int ready = epoll_pwait2(epoll_, events.data(), static_cast<int>(events.size()), &timeout, nullptr);
+      int ready = -1;
+      if (have_pwait2_) {
+        ready = epoll_pwait2(epoll_, events.data(), static_cast<int>(events.size()), &timeout, nullptr);
+        if (ready < 0 && errno == ENOSYS) have_pwait2_ = false;  // before Linux 5.11
+      }
+      if (!have_pwait2_) {
+        // Whole milliseconds, rounded up so the loop never spins early.
+        const auto milliseconds = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
+        ready = epoll_wait(epoll_, events.data(), static_cast<int>(events.size()), static_cast<int>(milliseconds));
+      }
       if (ready <= 0) continue;
       now = Clock::now();
       std::lock_guard lock(live_.interval_mutex);
@@ -150,8 +159,11 @@ class Worker {
         if (connection.connecting) {
           FinishConnect(index, now, sending);
         } else {
-          if ((flags & EPOLLOUT) && connection.writing) WriteRest(index, now);
-          if (flags & (EPOLLIN | EPOLLHUP | EPOLLERR)) Read(index, now, sending);
+          const int fd = connection.fd;
+          if ((flags & EPOLLOUT) && connection.writing) WriteRest(index, now, sending);
+          // A failed write may have replaced the connection: these flags
+          // were the old socket's.
+          if (connection.fd == fd && (flags & (EPOLLIN | EPOLLHUP | EPOLLERR))) Read(index, now, sending);
         }
       }
     }
@@ -216,10 +228,10 @@ class Worker {
     ++in_flight_;
     live_.sent.fetch_add(1, std::memory_order_relaxed);
     live_.in_flight.fetch_add(1, std::memory_order_relaxed);
-    WriteRest(index, now);
+    WriteRest(index, now, true);
   }
 
-  void WriteRest(std::size_t index, Clock::time_point now) {
+  void WriteRest(std::size_t index, Clock::time_point now, bool sending) {
     Connection& connection = connections_[index];
     while (connection.written < request_.size()) {
       const ssize_t wrote = send(connection.fd, request_.data() + connection.written,
@@ -234,7 +246,7 @@ class Worker {
         connection.writing = true;
         return;
       }
-      Broken(index, now, std::string("send: ") + std::strerror(errno), true);
+      Broken(index, now, std::string("send: ") + std::strerror(errno), sending);
       return;
     }
     if (connection.writing) {
@@ -430,6 +442,7 @@ class Worker {
   std::vector<std::size_t> idle_;
   std::deque<Clock::time_point> waiting_;  // due sends with no free connection
   std::int64_t in_flight_ = 0;
+  bool have_pwait2_ = true;
   std::array<char, 64 * 1024> buffer_{};
 };
 

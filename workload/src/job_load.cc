@@ -108,6 +108,13 @@ class Resumer : public std::enable_shared_from_this<Resumer> {
     }
   }
 
+  // The driver is going away: settle now, so late callbacks (the client's
+  // shutdown reporting kLost) no longer touch the ledger or the clock.
+  void Abandon() {
+    std::lock_guard lock(mutex_);
+    FinishLocked();
+  }
+
   bool done() const {
     std::lock_guard lock(mutex_);
     return finished_;
@@ -494,8 +501,13 @@ JobLoad::JobLoad(std::shared_ptr<State> state) : state_(std::move(state)) {}
 
 JobLoad::~JobLoad() {
   // Timers and callbacks hold the state, not the driver; stop new sends.
-  std::lock_guard lock(state_->mutex);
-  if (state_->started && !state_->finished) state_->Finish();
+  std::shared_ptr<Resumer> resumer;
+  {
+    std::lock_guard lock(state_->mutex);
+    if (state_->started && !state_->finished) state_->Finish();
+    resumer = state_->resumer;
+  }
+  if (resumer) resumer->Abandon();
 }
 
 void JobLoad::Start() { state_->Start(); }

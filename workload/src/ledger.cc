@@ -159,7 +159,10 @@ Status JobLedger::Apply(const std::string& event, const std::string& key, const 
     return FD_STATUS(StatusCode::kInvalidArgument, "unknown ledger event \"" + event + "\"");
   }
   if (write && file_.is_open()) {
-    file_ << nlohmann::json{{"t", t_ms}, {"event", event}, {"key", key}, {"value", value}}.dump()
+    // Reasons quote what servers sent, which need not be UTF-8: replace
+    // bad bytes rather than throw on a client's I/O thread.
+    file_ << nlohmann::json{{"t", t_ms}, {"event", event}, {"key", key}, {"value", value}}.dump(
+                 -1, ' ', false, nlohmann::json::error_handler_t::replace)
           << '\n';
     file_.flush();
   }
