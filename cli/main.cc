@@ -18,6 +18,7 @@
 #include "firedrill/engine/loader.h"
 #include "firedrill/engine/plan.h"
 #include "firedrill/gpu/device.h"
+#include "firedrill/injectors/undo.h"
 #include "load_command.h"
 
 namespace {
@@ -179,6 +180,50 @@ int RulesLint(const std::vector<std::string>& rule_paths, const std::vector<std:
   return findings.empty() ? kExitOk : kExitFailed;
 }
 
+// Undoes every fault a crashed Firedrill left open in the journal.
+int Recover(const std::string& journal_path, bool json) {
+  auto journal = firedrill::injectors::Journal::Open(journal_path);
+  if (!journal.ok()) {
+    std::cerr << "firedrill recover: " << journal.status().message() << '\n';
+    return kExitHarness;
+  }
+  firedrill::RealClock clock;
+  const std::int64_t now =
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock.WallNow().time_since_epoch()).count();
+  auto report = firedrill::injectors::Recover(**journal, now);
+  if (!report.ok()) {
+    std::cerr << "firedrill recover: " << report.status().message() << '\n';
+    return kExitHarness;
+  }
+  const auto describe = [](const firedrill::injectors::FaultRecord& record) {
+    return nlohmann::ordered_json{{"id", record.id}, {"kind", record.kind}, {"target", record.target},
+                                  {"owner_pid", record.owner_pid}, {"undo", record.undo}};
+  };
+  if (json) {
+    nlohmann::ordered_json out{{"journal", journal_path},
+                               {"undone", nlohmann::ordered_json::array()},
+                               {"left_to_owner", nlohmann::ordered_json::array()},
+                               {"failures", report->failures}};
+    for (const auto& record : report->undone) out["undone"].push_back(describe(record));
+    for (const auto& record : report->left_to_owner) out["left_to_owner"].push_back(describe(record));
+    std::cout << out.dump(2) << '\n';
+  } else {
+    for (const auto& record : report->undone) {
+      std::cout << "undone: " << record.kind << " on " << record.target << " (" << record.id << ", started by pid "
+                << record.owner_pid << ")\n";
+    }
+    for (const auto& record : report->left_to_owner) {
+      std::cout << "left to its owner, pid " << record.owner_pid << ", which still runs: " << record.kind << " on "
+                << record.target << " (" << record.id << ")\n";
+    }
+    if (report->undone.empty() && report->left_to_owner.empty() && report->failures.empty()) {
+      std::cout << "nothing to undo in " << journal_path << '\n';
+    }
+  }
+  for (const std::string& failure : report->failures) std::cerr << "firedrill recover: could not undo " << failure << '\n';
+  return report->failures.empty() ? kExitOk : kExitHarness;
+}
+
 int main(int argc, char** argv) {
   CLI::App app{
       "Firedrill: chaos and load drills for GPU ML pipelines. A scenario file drives load and "
@@ -320,6 +365,20 @@ int main(int argc, char** argv) {
       "hsof-main\n"
       "  firedrill rules lint rules/*.yml --metrics exposition.txt");
 
+  std::string journal_path = firedrill::injectors::Journal::DefaultPath();
+  bool recover_json = false;
+  auto* recover = app.add_subcommand(
+      "recover", "Undo every fault a Firedrill that crashed or was killed left behind, from the fault journal");
+  recover->add_option("--journal", journal_path, "the fault journal ($FIREDRILL_JOURNAL, else under XDG_STATE_HOME)")
+      ->capture_default_str();
+  recover->add_flag("--json", recover_json, "print what was done as JSON");
+  recover->footer(
+      "Faults whose Firedrill still runs are left to it. Safe to run twice: what is already undone is skipped.\n"
+      "Exit 0 when nothing is left to undo, 4 when something could not be undone.\n"
+      "Examples:\n"
+      "  firedrill recover\n"
+      "  firedrill recover --journal /var/lib/firedrill/journal.db --json");
+
   firedrill::cli::LoadCommandOptions load_options;
   auto* load = firedrill::cli::AddLoadCommand(app, load_options);
 
@@ -350,6 +409,7 @@ int main(int argc, char** argv) {
     }
     if (doctor->parsed()) return Doctor(logger, device);
     if (load->parsed()) return firedrill::cli::RunLoadCommand(load_options, logger);
+    if (recover->parsed()) return Recover(journal_path, recover_json);
     if (rules_lint->parsed()) return RulesLint(lint_rule_files, lint_metrics, lint_job);
     if (rules_test->parsed()) {
       const auto outcome = firedrill::alerts::RunRulesTests(rules_test_files, rules_test_options,

@@ -25,7 +25,7 @@ trap 'rm -f /tmp/firedrill-cli-test.$$' EXIT
 
 check "--help exits 0" 0 "$firedrill" --help
 contains "--help shows examples" "Examples:"
-for sub in validate plan schema reference doctor load; do
+for sub in validate plan schema reference doctor load recover; do
   check "$sub --help exits 0" 0 "$firedrill" "$sub" --help
   contains "$sub --help shows an example" "  firedrill $sub"
 done
@@ -84,6 +84,24 @@ for p in s['phases']:
     assert p['histograms']['corrected']['total'] == p['counts']['answered']
 assert s['seed'] == 42"
 kill $server; rm -rf "$out" /tmp/firedrill-cli-port.$$
+journal=$(mktemp -d)/journal.db
+check "recover with an empty journal" 0 "$firedrill" recover --journal "$journal"
+contains "recover says there is nothing to do" "nothing to undo in $journal"
+python3 - "$journal" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+# A fault left by a Firedrill that is gone (pid 0): a file to remove.
+db.execute("INSERT INTO faults (id, kind, target, undo, owner_pid, started_ms, lease_until_ms) VALUES "
+           "('left-1', 'disk-fill', 'area', ?, 0, 1, 2)", ('{"action":"remove","path":"%s.fill"}' % sys.argv[1],))
+db.commit()
+open(sys.argv[1] + ".fill", "w").write("x")
+PY
+check "recover undoes what a dead Firedrill left" 0 "$firedrill" recover --journal "$journal"
+contains "recover names the fault" "undone: disk-fill on area (left-1, started by pid 0)"
+check "recover removed the fill" 1 test -e "$journal.fill"
+check "recover twice finds nothing" 0 "$firedrill" recover --journal "$journal" --json
+contains "recover --json" '"undone": []'
+rm -rf "$(dirname "$journal")"
 check "load --resume needs --jobs" 2 "$firedrill" load http://127.0.0.1:1 --resume ledger.jsonl
 check "load --jobs wants a pipeline address" 2 "$firedrill" load ftp://127.0.0.1:1 --jobs --rate 1/s
 data=$(mktemp -d)

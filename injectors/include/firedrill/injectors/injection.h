@@ -1,0 +1,72 @@
+// Running faults. An injector turns a validated spec (the catalogue's kind
+// and fields) into a running Injection: it journals how to undo the fault
+// before starting it, hands anything that must outlive a crash to a
+// guardian, and undoes it on Stop. Every injection is a lease: one whose
+// owner stops renewing it ends on its own.
+//
+// Thread-safety: StartInjection may be called from any thread; an
+// Injection has one owner.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "firedrill/core/clock.h"
+#include "firedrill/core/status.h"
+#include "firedrill/injectors/journal.h"
+
+namespace firedrill::injectors {
+
+// What a drill lets its faults touch (the blast radius).
+struct BlastRadius {
+  std::uint64_t max_disk_bytes = 1ULL << 30;    // a disk fill's area, at most
+  std::uint64_t max_memory_bytes = 1ULL << 30;  // a host memory hog, at most
+  int max_cpu_threads = 64;
+  bool dry_run = false;  // say what would be done; do nothing
+};
+
+struct InjectionContext {
+  Journal* journal = nullptr;
+  Clock* clock = nullptr;
+  // Processes the drill knows, by the names scenarios use ("pipeline").
+  std::map<std::string, pid_t> processes;
+  // A folder Firedrill created for this drill: disk fills happen only here.
+  std::string drill_dir;
+  BlastRadius limits;
+  Duration ttl = std::chrono::seconds(30);  // the lease: lapses unless renewed
+};
+
+class Injection {
+ public:
+  virtual ~Injection() = default;  // an injection still running is stopped
+  const std::string& id() const { return id_; }
+  const std::string& kind() const { return kind_; }
+  // What it does, for logs, dry runs and the event timeline.
+  virtual std::string Describe() const = 0;
+  // Extends the lease by the context's ttl.
+  virtual Status Renew() = 0;
+  // Undoes the fault and journals its end. Idempotent.
+  virtual Status Stop() = 0;
+
+ protected:
+  Injection(std::string id, std::string kind) : id_(std::move(id)), kind_(std::move(kind)) {}
+
+ private:
+  std::string id_;
+  std::string kind_;
+};
+
+// Starts fault `kind` with its validated `fields` (scalars as text, as the
+// scenario loader gives them). InvalidArgument for a spec that is unsafe or
+// wrong (an unknown process, a fill beyond the drill's area or cap) before
+// anything starts; Unimplemented for a catalogued kind this build cannot
+// run yet. With limits.dry_run, returns an injection that only describes.
+Result<std::unique_ptr<Injection>> StartInjection(const std::string& kind, const nlohmann::json& fields,
+                                                  InjectionContext& context);
+
+}  // namespace firedrill::injectors

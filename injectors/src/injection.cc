@@ -1,0 +1,343 @@
+#include "firedrill/injectors/injection.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <thread>
+#include <vector>
+
+#include "firedrill/core/units.h"
+#include "firedrill/injectors/undo.h"
+
+namespace firedrill::injectors {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::int64_t WallMillis(const Clock& clock) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(clock.WallNow().time_since_epoch()).count();
+}
+
+std::string NewId(const std::string& kind, const Clock& clock) {
+  static std::atomic<int> sequence{0};
+  return kind + "-" + std::to_string(WallMillis(clock)) + "-" + std::to_string(getpid()) + "-" +
+         std::to_string(sequence.fetch_add(1));
+}
+
+// Fields come as text from the loader; tests and the engine may pass numbers.
+std::string Text(const nlohmann::json& fields, const std::string& key, const std::string& fallback = {}) {
+  if (!fields.contains(key)) return fallback;
+  const nlohmann::json& value = fields[key];
+  return value.is_string() ? value.get<std::string>() : value.dump();
+}
+
+Status Invalid(const std::string& kind, const std::string& why) {
+  return FD_STATUS(StatusCode::kInvalidArgument, kind + ": " + why);
+}
+
+Result<ProcessId> KnownProcess(const std::string& kind, const nlohmann::json& fields, const InjectionContext& context,
+                               std::string* name) {
+  *name = Text(fields, "process");
+  const auto found = context.processes.find(*name);
+  if (found == context.processes.end()) {
+    std::string known;
+    for (const auto& [process, pid] : context.processes) known += (known.empty() ? "" : ", ") + process;
+    return Invalid(kind, "process \"" + *name + "\" is not one this drill started or was given" +
+                             (known.empty() ? "" : " (known: " + known + ")"));
+  }
+  Result<ProcessId> process = IdentifyProcess(found->second);
+  if (!process.ok()) return Invalid(kind, "process \"" + *name + "\" (pid " + std::to_string(found->second) + ") is not running");
+  return process;
+}
+
+int SignalNumber(const std::string& name) {
+  if (name == "SIGTERM") return SIGTERM;
+  if (name == "SIGINT") return SIGINT;
+  if (name == "SIGQUIT") return SIGQUIT;
+  if (name == "SIGABRT") return SIGABRT;
+  return SIGKILL;
+}
+
+// Says what would happen, and does nothing (limits.dry_run).
+class DryRun final : public Injection {
+ public:
+  DryRun(std::string id, std::string kind, std::string what)
+      : Injection(std::move(id), std::move(kind)), what_(std::move(what)) {}
+  std::string Describe() const override { return "dry run: would " + what_; }
+  Status Renew() override { return Status(); }
+  Status Stop() override { return Status(); }
+
+ private:
+  std::string what_;
+};
+
+// A fault whose undo is journalled and held by a guardian: process pause and
+// disk fill. Stop carries the undo out itself, then dismisses the guardian.
+class GuardedInjection final : public Injection {
+ public:
+  GuardedInjection(std::string id, std::string kind, std::string what, nlohmann::json undo,
+                   std::unique_ptr<Guardian> guardian, InjectionContext& context)
+      : Injection(std::move(id), std::move(kind)),
+        what_(std::move(what)),
+        undo_(std::move(undo)),
+        guardian_(std::move(guardian)),
+        journal_(*context.journal),
+        clock_(*context.clock),
+        ttl_(context.ttl) {}
+  ~GuardedInjection() override { (void)Stop(); }
+
+  std::string Describe() const override { return what_; }
+
+  Status Renew() override {
+    if (stopped_) return Status();
+    FD_RETURN_IF_ERROR(guardian_->Renew());
+    return journal_.Renew(id(), WallMillis(clock_) + std::chrono::duration_cast<std::chrono::milliseconds>(ttl_).count());
+  }
+
+  Status Stop() override {
+    if (stopped_) return Status();
+    stopped_ = true;
+    const Status undone = RunUndo(undo_);
+    // Should our own undo fail, the guardian tries once more.
+    const Status guardian = undone.ok() ? guardian_->Dismiss() : guardian_->UndoNow();
+    FD_RETURN_IF_ERROR(undone);
+    FD_RETURN_IF_ERROR(guardian);
+    return journal_.End(id(), "stopped", WallMillis(clock_));
+  }
+
+ private:
+  std::string what_;
+  nlohmann::json undo_;
+  std::unique_ptr<Guardian> guardian_;
+  Journal& journal_;
+  Clock& clock_;
+  Duration ttl_;
+  bool stopped_ = false;
+};
+
+// A fault that ends with this process (busy threads): journalled for the
+// record, undone by stopping the threads; its lease ends them too.
+class CpuHog final : public Injection {
+ public:
+  CpuHog(std::string id, int threads, double duty, InjectionContext& context)
+      : Injection(std::move(id), "cpu-hog"),
+        threads_(threads),
+        duty_(duty),
+        journal_(*context.journal),
+        clock_(*context.clock),
+        ttl_(context.ttl) {
+    Lease();
+    for (int i = 0; i < threads; ++i) workers_.emplace_back([this] { Burn(); });
+  }
+  ~CpuHog() override { (void)Stop(); }
+
+  std::string Describe() const override {
+    return "cpu-hog: " + std::to_string(threads_) + " busy thread(s) at " + FormatRatio(duty_) + " duty";
+  }
+  Status Renew() override {
+    Lease();
+    return journal_.Renew(id(), WallMillis(clock_) + std::chrono::duration_cast<std::chrono::milliseconds>(ttl_).count());
+  }
+  Status Stop() override {
+    if (stop_.exchange(true)) return Status();
+    for (std::thread& worker : workers_) worker.join();
+    return journal_.End(id(), "stopped", WallMillis(clock_));
+  }
+
+ private:
+  void Lease() {
+    lease_until_.store(std::chrono::steady_clock::now().time_since_epoch().count() +
+                       std::chrono::duration_cast<std::chrono::steady_clock::duration>(ttl_).count());
+  }
+  // Busy for duty of every 10 ms period; real time, since the load is real.
+  void Burn() {
+    constexpr auto kPeriod = std::chrono::milliseconds(10);
+    const auto busy = std::chrono::duration_cast<std::chrono::steady_clock::duration>(kPeriod * duty_);
+    volatile std::uint64_t sink = 0;
+    while (!stop_.load(std::memory_order_relaxed)) {
+      const auto start = std::chrono::steady_clock::now();
+      if (start.time_since_epoch().count() > lease_until_.load()) break;  // the lease lapsed
+      while (std::chrono::steady_clock::now() - start < busy) sink = sink + 1;
+      std::this_thread::sleep_until(start + kPeriod);
+    }
+  }
+
+  int threads_;
+  double duty_;
+  Journal& journal_;
+  Clock& clock_;
+  Duration ttl_;
+  std::atomic<bool> stop_{false};
+  std::atomic<std::int64_t> lease_until_{0};
+  std::vector<std::thread> workers_;
+};
+
+// A one-shot fault (a signal sent): nothing to undo, nothing to renew.
+class Done final : public Injection {
+ public:
+  Done(std::string id, std::string kind, std::string what)
+      : Injection(std::move(id), std::move(kind)), what_(std::move(what)) {}
+  std::string Describe() const override { return what_; }
+  Status Renew() override { return Status(); }
+  Status Stop() override { return Status(); }
+
+ private:
+  std::string what_;
+};
+
+FaultRecord Record(const std::string& id, const std::string& kind, const std::string& target,
+                   const nlohmann::json& undo, const InjectionContext& context) {
+  FaultRecord record;
+  record.id = id;
+  record.kind = kind;
+  record.target = target;
+  record.undo = undo;
+  record.owner_pid = getpid();
+  if (Result<ProcessId> self = IdentifyProcess(getpid()); self.ok()) record.owner_start_ticks = self->start_ticks;
+  record.started_ms = WallMillis(*context.clock);
+  record.lease_until_ms =
+      record.started_ms + std::chrono::duration_cast<std::chrono::milliseconds>(context.ttl).count();
+  return record;
+}
+
+// Journal first, then the guardian, then the fault: at every step a crash
+// leaves something that knows how to undo what has been done.
+Result<std::unique_ptr<Injection>> StartGuarded(const std::string& kind, const std::string& target,
+                                                const std::string& what, const nlohmann::json& undo,
+                                                const std::function<Status()>& inject, InjectionContext& context) {
+  const std::string id = NewId(kind, *context.clock);
+  FD_RETURN_IF_ERROR(context.journal->Begin(Record(id, kind, target, undo, context)));
+  Result<std::unique_ptr<Guardian>> guardian = Guardian::Start(undo, context.ttl);
+  if (!guardian.ok()) {
+    (void)context.journal->End(id, "failed: " + guardian.status().message(), WallMillis(*context.clock));
+    return guardian.status();
+  }
+  if (const Status injected = inject(); !injected.ok()) {
+    (void)(*guardian)->UndoNow();
+    (void)context.journal->End(id, "failed: " + injected.message(), WallMillis(*context.clock));
+    return injected;
+  }
+  return std::unique_ptr<Injection>(
+      new GuardedInjection(id, kind, what, undo, std::move(*guardian), context));
+}
+
+Result<std::unique_ptr<Injection>> ProcessPause(const nlohmann::json& fields, InjectionContext& context) {
+  std::string name;
+  FD_ASSIGN_OR_RETURN(const ProcessId process, KnownProcess("process-pause", fields, context, &name));
+  const std::string target = "pid " + std::to_string(process.pid) + " (" + name + ")";
+  const std::string what = "process-pause: SIGSTOP " + target + ", SIGCONT when it ends";
+  if (context.limits.dry_run) return std::unique_ptr<Injection>(new DryRun("dry-run", "process-pause", what));
+  return StartGuarded("process-pause", target, what, UndoSignal(process, SIGCONT),
+                      [&]() -> Status {
+                        if (kill(process.pid, SIGSTOP) != 0) {
+                          return FD_STATUS(StatusCode::kUnavailable,
+                                           "process-pause: SIGSTOP " + target + ": " + std::strerror(errno));
+                        }
+                        return Status();
+                      },
+                      context);
+}
+
+Result<std::unique_ptr<Injection>> ProcessKill(const nlohmann::json& fields, InjectionContext& context) {
+  std::string name;
+  FD_ASSIGN_OR_RETURN(const ProcessId process, KnownProcess("process-kill", fields, context, &name));
+  if (Text(fields, "destroyData", "false") == "true") {
+    return FD_STATUS(StatusCode::kUnimplemented, "process-kill: destroyData is not supported yet");
+  }
+  const std::string signal_name = Text(fields, "signal", "SIGKILL");
+  const std::string target = "pid " + std::to_string(process.pid) + " (" + name + ")";
+  const std::string what = "process-kill: " + signal_name + " to " + target;
+  if (context.limits.dry_run) return std::unique_ptr<Injection>(new DryRun("dry-run", "process-kill", what));
+  const std::string id = NewId("process-kill", *context.clock);
+  FD_RETURN_IF_ERROR(context.journal->Begin(Record(id, "process-kill", target, UndoNothing(), context)));
+  const bool same = IsSameProcess(process);
+  const int rc = same ? kill(process.pid, SignalNumber(signal_name)) : -1;
+  const std::string outcome = rc == 0 ? "signalled" : "failed: process gone";
+  FD_RETURN_IF_ERROR(context.journal->End(id, outcome, WallMillis(*context.clock)));
+  if (rc != 0) return FD_STATUS(StatusCode::kUnavailable, "process-kill: " + target + " is gone");
+  return std::unique_ptr<Injection>(new Done(id, "process-kill", what));
+}
+
+Result<std::unique_ptr<Injection>> CpuHogInjection(const nlohmann::json& fields, InjectionContext& context) {
+  const int threads = std::atoi(Text(fields, "threads", "1").c_str());
+  if (threads < 1 || threads > context.limits.max_cpu_threads) {
+    return Invalid("cpu-hog", "threads must be 1 to " + std::to_string(context.limits.max_cpu_threads) +
+                                  " (the drill's cap), got " + Text(fields, "threads"));
+  }
+  double duty = 1;
+  if (fields.contains("duty")) {
+    Result<double> parsed = ParseRatio(Text(fields, "duty"));
+    if (!parsed.ok() || *parsed <= 0) return Invalid("cpu-hog", "duty: " + parsed.status().message());
+    duty = *parsed;
+  }
+  const std::string what = "cpu-hog: " + std::to_string(threads) + " busy thread(s) at " + FormatRatio(duty) + " duty";
+  if (context.limits.dry_run) return std::unique_ptr<Injection>(new DryRun("dry-run", "cpu-hog", what));
+  const std::string id = NewId("cpu-hog", *context.clock);
+  FD_RETURN_IF_ERROR(context.journal->Begin(Record(id, "cpu-hog", "this process", UndoNothing(), context)));
+  return std::unique_ptr<Injection>(new CpuHog(id, threads, duty, context));
+}
+
+// The drill's area is a folder Firedrill made; a fill never leaves it.
+Result<std::unique_ptr<Injection>> DiskFill(const nlohmann::json& fields, InjectionContext& context) {
+  Result<std::uint64_t> area = ParseSize(Text(fields, "areaSize"));
+  if (!area.ok()) return Invalid("disk-fill", "areaSize: " + area.status().message());
+  if (*area > context.limits.max_disk_bytes) {
+    return Invalid("disk-fill", "areaSize " + FormatSize(*area) + " is over the drill's disk cap of " +
+                                    FormatSize(context.limits.max_disk_bytes));
+  }
+  Result<double> share = ParseRatio(Text(fields, "share"));
+  if (!share.ok()) return Invalid("disk-fill", "share: " + share.status().message());
+  std::error_code error;
+  if (context.drill_dir.empty() || !fs::is_directory(context.drill_dir, error)) {
+    return Invalid("disk-fill", "no drill area: disk fills only go in a folder Firedrill created for the drill");
+  }
+  const fs::path folder = fs::path(context.drill_dir) / "disk-fill";
+  const std::string id = NewId("disk-fill", *context.clock);
+  const fs::path file = folder / (id + ".fill");
+  const auto bytes = static_cast<std::uint64_t>(static_cast<double>(*area) * *share);
+  const std::string what = "disk-fill: write " + FormatSize(bytes) + " (" + FormatRatio(*share) + " of a " +
+                           FormatSize(*area) + " area) to " + file.string();
+  if (context.limits.dry_run) return std::unique_ptr<Injection>(new DryRun("dry-run", "disk-fill", what));
+  fs::create_directories(folder, error);
+  if (error) return FD_STATUS(StatusCode::kUnavailable, "disk-fill: cannot create " + folder.string());
+  return StartGuarded("disk-fill", folder.string(), what, UndoRemovePath(file.string()),
+                      [&]() -> Status {
+                        const int fd = open(file.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+                        if (fd < 0) {
+                          return FD_STATUS(StatusCode::kUnavailable,
+                                           "disk-fill: " + file.string() + ": " + std::strerror(errno));
+                        }
+                        // Real blocks, not a sparse file: the space is gone.
+                        const int rc = bytes == 0 ? 0 : posix_fallocate(fd, 0, static_cast<off_t>(bytes));
+                        close(fd);
+                        if (rc != 0) {
+                          return FD_STATUS(StatusCode::kResourceExhausted,
+                                           "disk-fill: allocating " + FormatSize(bytes) + ": " + std::strerror(rc));
+                        }
+                        return Status();
+                      },
+                      context);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Injection>> StartInjection(const std::string& kind, const nlohmann::json& fields,
+                                                  InjectionContext& context) {
+  if (context.journal == nullptr || context.clock == nullptr) {
+    return FD_STATUS(StatusCode::kInvalidArgument, "StartInjection: a journal and a clock are required");
+  }
+  if (kind == "process-pause") return ProcessPause(fields, context);
+  if (kind == "process-kill") return ProcessKill(fields, context);
+  if (kind == "cpu-hog") return CpuHogInjection(fields, context);
+  if (kind == "disk-fill") return DiskFill(fields, context);
+  return FD_STATUS(StatusCode::kUnimplemented, "injector " + kind + " is catalogued but not runnable in this build yet");
+}
+
+}  // namespace firedrill::injectors

@@ -1,0 +1,240 @@
+#include "firedrill/injectors/undo.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace firedrill::injectors {
+namespace {
+
+constexpr char kRenew = 'R';
+constexpr char kUndo = 'U';
+constexpr char kDismiss = 'D';
+
+// /proc/PID/stat without allocating: the guardian reads it after fork.
+// Returns false when the process is gone; state and start from the fields
+// after the last ')' (the command name may hold spaces and parentheses).
+bool ReadStat(pid_t pid, char* state, std::uint64_t* start_ticks) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  const int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buffer[1024];
+  const ssize_t size = read(fd, buffer, sizeof buffer - 1);
+  close(fd);
+  if (size <= 0) return false;
+  buffer[size] = '\0';
+  char* close_paren = std::strrchr(buffer, ')');
+  if (close_paren == nullptr || close_paren[1] == '\0') return false;
+  char* field = close_paren + 2;  // field 3: state
+  *state = *field;
+  // Field 22 is starttime: 19 fields after the state.
+  for (int skip = 0; skip < 19 && field != nullptr; ++skip) {
+    field = std::strchr(field, ' ');
+    if (field != nullptr) ++field;
+  }
+  if (field == nullptr) return false;
+  *start_ticks = std::strtoull(field, nullptr, 10);
+  return true;
+}
+
+// An undo step flattened for the guardian, which must not allocate.
+struct PlainUndo {
+  enum Kind { kNothing, kSignal, kRemove } kind = kNothing;
+  pid_t pid = 0;
+  std::uint64_t start_ticks = 0;
+  int signal = 0;
+  char path[4096] = {};
+};
+
+Result<PlainUndo> Flatten(const nlohmann::json& undo) {
+  PlainUndo plain;
+  const std::string action = undo.value("action", std::string());
+  if (action == "none") return plain;
+  if (action == "signal") {
+    plain.kind = PlainUndo::kSignal;
+    plain.pid = undo.value("pid", 0);
+    plain.start_ticks = undo.value("start_ticks", std::uint64_t{0});
+    plain.signal = undo.value("signal", 0);
+    return plain;
+  }
+  if (action == "remove") {
+    const std::string path = undo.value("path", std::string());
+    if (path.empty() || path.size() >= sizeof plain.path) {
+      return FD_STATUS(StatusCode::kInvalidArgument, "undo remove: path empty or too long");
+    }
+    plain.kind = PlainUndo::kRemove;
+    std::memcpy(plain.path, path.c_str(), path.size() + 1);
+    return plain;
+  }
+  return FD_STATUS(StatusCode::kInvalidArgument, "unknown undo action \"" + action + "\"");
+}
+
+// Async-signal-safe: runs in the forked guardian too.
+void Carry(const PlainUndo& undo) {
+  if (undo.kind == PlainUndo::kSignal) {
+    char state = 0;
+    std::uint64_t start = 0;
+    if (ReadStat(undo.pid, &state, &start) && start == undo.start_ticks) kill(undo.pid, undo.signal);
+  } else if (undo.kind == PlainUndo::kRemove) {
+    unlink(undo.path);
+  }
+}
+
+extern "C" void WakeGuardian(int) {}
+
+[[noreturn]] void GuardianMain(int pipe, const PlainUndo& undo, std::int64_t lease_ms, pid_t owner) {
+  // Only its own end of the socket: a copy of another guardian's would keep
+  // that one from seeing its owner die.
+  close_range(3, static_cast<unsigned>(pipe) - 1, 0);
+  close_range(static_cast<unsigned>(pipe) + 1, ~0U, 0);
+  // The owner's death also arrives as a signal (behind the socket's end of
+  // file). It fires when the forking thread ends too, so it only wakes the
+  // guardian, which then checks whether the owner process is really gone.
+  struct sigaction wake {};
+  wake.sa_handler = WakeGuardian;
+  sigaction(SIGUSR1, &wake, nullptr);
+  prctl(PR_SET_PDEATHSIG, SIGUSR1);
+  if (getppid() != owner) {
+    Carry(undo);
+    _exit(0);
+  }
+  for (;;) {
+    pollfd watch{pipe, POLLIN, 0};
+    const int ready = poll(&watch, 1, lease_ms > 0 ? static_cast<int>(lease_ms) : -1);
+    if (ready == 0) {  // the lease lapsed
+      Carry(undo);
+      _exit(0);
+    }
+    if (ready < 0) {
+      if (errno == EINTR && getppid() == owner) continue;
+      Carry(undo);
+      _exit(0);
+    }
+    char command = 0;
+    const ssize_t got = read(pipe, &command, 1);
+    if (got == 1 && command == kRenew) continue;
+    if (got == 1 && command == kDismiss) _exit(0);
+    // kUndo, or end-of-file: the owner is gone.
+    Carry(undo);
+    _exit(0);
+  }
+}
+
+}  // namespace
+
+Result<ProcessId> IdentifyProcess(pid_t pid) {
+  char state = 0;
+  ProcessId process{pid, 0};
+  if (pid <= 0 || !ReadStat(pid, &state, &process.start_ticks)) {
+    return FD_STATUS(StatusCode::kNotFound, "no process " + std::to_string(pid));
+  }
+  return process;
+}
+
+bool IsSameProcess(const ProcessId& process) {
+  char state = 0;
+  std::uint64_t start = 0;
+  return ReadStat(process.pid, &state, &start) && start == process.start_ticks && state != 'Z';
+}
+
+char ProcessState(pid_t pid) {
+  char state = '?';
+  std::uint64_t start = 0;
+  return ReadStat(pid, &state, &start) ? state : '?';
+}
+
+nlohmann::json UndoNothing() { return {{"action", "none"}}; }
+
+nlohmann::json UndoSignal(const ProcessId& process, int signal) {
+  return {{"action", "signal"}, {"pid", process.pid}, {"start_ticks", process.start_ticks}, {"signal", signal}};
+}
+
+nlohmann::json UndoRemovePath(const std::string& path) { return {{"action", "remove"}, {"path", path}}; }
+
+Status RunUndo(const nlohmann::json& undo) {
+  FD_ASSIGN_OR_RETURN(const PlainUndo plain, Flatten(undo));
+  Carry(plain);
+  if (plain.kind == PlainUndo::kRemove && std::filesystem::exists(plain.path)) {
+    return FD_STATUS(StatusCode::kUnavailable, std::string("could not remove ") + plain.path);
+  }
+  return Status();
+}
+
+Result<RecoverReport> Recover(Journal& journal, std::int64_t now_ms) {
+  FD_ASSIGN_OR_RETURN(const std::vector<FaultRecord> open, journal.OpenFaults());
+  RecoverReport report;
+  for (const FaultRecord& record : open) {
+    // A Firedrill still running keeps its own faults (and its guardians).
+    const ProcessId owner{static_cast<pid_t>(record.owner_pid), record.owner_start_ticks};
+    if (record.owner_pid > 0 && record.owner_pid != getpid() && IsSameProcess(owner)) {
+      report.left_to_owner.push_back(record);
+      continue;
+    }
+    const Status undone = RunUndo(record.undo);
+    if (!undone.ok()) {
+      report.failures.push_back(record.id + ": " + undone.message());
+      continue;
+    }
+    FD_RETURN_IF_ERROR(journal.End(record.id, "recovered", now_ms));
+    report.undone.push_back(record);
+  }
+  return report;
+}
+
+Result<std::unique_ptr<Guardian>> Guardian::Start(const nlohmann::json& undo, Duration lease) {
+  FD_ASSIGN_OR_RETURN(const PlainUndo plain, Flatten(undo));
+  // A socket pair rather than a pipe: the owner writes with MSG_NOSIGNAL, so
+  // a guardian that died is an error here, not a SIGPIPE.
+  int fds[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) {
+    return FD_STATUS(StatusCode::kUnavailable, std::string("guardian pipe: ") + std::strerror(errno));
+  }
+  const std::int64_t lease_ms = std::chrono::duration_cast<std::chrono::milliseconds>(lease).count();
+  const pid_t owner = getpid();
+  const pid_t pid = fork();
+  if (pid < 0) {
+    close(fds[0]);
+    close(fds[1]);
+    return FD_STATUS(StatusCode::kUnavailable, std::string("guardian fork: ") + std::strerror(errno));
+  }
+  if (pid == 0) {
+    close(fds[1]);
+    GuardianMain(fds[0], plain, lease_ms, owner);
+  }
+  close(fds[0]);
+  return std::unique_ptr<Guardian>(new Guardian(pid, fds[1]));
+}
+
+Guardian::~Guardian() {
+  if (pipe_ >= 0) (void)Dismiss();
+}
+
+Status Guardian::Send(char command, bool wait) {
+  if (pipe_ < 0) return Status();
+  const bool sent = send(pipe_, &command, 1, MSG_NOSIGNAL) == 1;
+  if (command != kRenew || !sent) {
+    close(pipe_);
+    pipe_ = -1;
+  }
+  if (wait || pipe_ < 0) waitpid(pid_, nullptr, 0);
+  if (!sent) return FD_STATUS(StatusCode::kUnavailable, "the fault's guardian is gone");
+  return Status();
+}
+
+Status Guardian::Renew() { return Send(kRenew, false); }
+Status Guardian::UndoNow() { return Send(kUndo, true); }
+Status Guardian::Dismiss() { return Send(kDismiss, true); }
+
+}  // namespace firedrill::injectors

@@ -1,0 +1,273 @@
+#include "firedrill/injectors/injection.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "firedrill/injectors/journal.h"
+#include "firedrill/injectors/undo.h"
+
+namespace firedrill::injectors {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+// A process to fault: it waits for signals until killed.
+class Sleeper {
+ public:
+  Sleeper() {
+    pid_ = fork();
+    if (pid_ == 0) {
+      for (;;) pause();
+    }
+  }
+  ~Sleeper() {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  pid_t pid() const { return pid_; }
+  // Blocks until the process is stopped (true) or continued (false).
+  bool WaitForChange() {
+    int status = 0;
+    EXPECT_EQ(waitpid(pid_, &status, WUNTRACED | WCONTINUED), pid_);
+    return WIFSTOPPED(status);
+  }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+class InjectionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("firedrill-injection-" + std::to_string(getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ / "drill");
+    auto journal = Journal::Open((dir_ / "journal.db").string());
+    ASSERT_TRUE(journal.ok()) << journal.status();
+    journal_ = std::move(*journal);
+    context_.journal = journal_.get();
+    context_.clock = &clock_;
+    context_.drill_dir = (dir_ / "drill").string();
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::int64_t Now() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(clock_.WallNow().time_since_epoch()).count();
+  }
+
+  fs::path dir_;
+  RealClock clock_;
+  std::unique_ptr<Journal> journal_;
+  InjectionContext context_;
+};
+
+TEST_F(InjectionTest, TheJournalKeepsOpenFaultsAcrossReopening) {
+  FaultRecord record;
+  record.id = "f1";
+  record.kind = "process-pause";
+  record.target = "pid 1";
+  record.undo = UndoNothing();
+  record.owner_pid = 12345;
+  record.started_ms = 1000;
+  record.lease_until_ms = 2000;
+  ASSERT_TRUE(journal_->Begin(record).ok());
+  EXPECT_FALSE(journal_->Begin(record).ok()) << "an id is unique";
+  ASSERT_TRUE(journal_->Renew("f1", 5000).ok());
+  auto reopened = Journal::Open(journal_->path());
+  ASSERT_TRUE(reopened.ok());
+  auto open = (*reopened)->OpenFaults();
+  ASSERT_TRUE(open.ok());
+  ASSERT_EQ(open->size(), 1u);
+  EXPECT_EQ((*open)[0].lease_until_ms, 5000);
+  EXPECT_EQ((*open)[0].undo, UndoNothing());
+  ASSERT_TRUE(journal_->End("f1", "stopped", 3000).ok());
+  ASSERT_TRUE(journal_->End("f1", "again", 4000).ok());
+  EXPECT_TRUE((*reopened)->OpenFaults()->empty());
+  EXPECT_EQ((*reopened)->All()->at(0).outcome, "stopped");
+}
+
+TEST_F(InjectionTest, PauseStopsTheProcessAndStopResumesIt) {
+  Sleeper target;
+  context_.processes["pipeline"] = target.pid();
+  auto pause = StartInjection("process-pause", {{"process", "pipeline"}}, context_);
+  ASSERT_TRUE(pause.ok()) << pause.status();
+  EXPECT_TRUE(target.WaitForChange());
+  EXPECT_EQ(ProcessState(target.pid()), 'T');
+  EXPECT_EQ(journal_->OpenFaults()->size(), 1u);
+  ASSERT_TRUE((*pause)->Renew().ok());
+  ASSERT_TRUE((*pause)->Stop().ok());
+  EXPECT_FALSE(target.WaitForChange());
+  EXPECT_NE(ProcessState(target.pid()), 'T');
+  EXPECT_TRUE(journal_->OpenFaults()->empty());
+  EXPECT_TRUE((*pause)->Stop().ok()) << "idempotent";
+}
+
+TEST_F(InjectionTest, APauseNotRenewedLapses) {
+  Sleeper target;
+  context_.processes["pipeline"] = target.pid();
+  context_.ttl = 200ms;
+  auto pause = StartInjection("process-pause", {{"process", "pipeline"}}, context_);
+  ASSERT_TRUE(pause.ok()) << pause.status();
+  EXPECT_TRUE(target.WaitForChange());
+  EXPECT_FALSE(target.WaitForChange()) << "the guardian resumed it when the lease lapsed";
+  EXPECT_TRUE((*pause)->Stop().ok());
+}
+
+// The owner is SIGKILLed mid-fault: its guardian resumes the process, and
+// recover finds the journal row, undoes (harmlessly, again) and closes it.
+TEST_F(InjectionTest, AKilledOwnerLeavesNothingPaused) {
+  Sleeper target;
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  const pid_t owner = fork();
+  if (owner == 0) {
+    close(ready[0]);
+    auto journal = Journal::Open(journal_->path());
+    InjectionContext context;
+    context.journal = journal->get();
+    RealClock clock;
+    context.clock = &clock;
+    context.processes["pipeline"] = target.pid();
+    context.ttl = std::chrono::hours(1);
+    auto pause = StartInjection("process-pause", {{"process", "pipeline"}}, context);
+    const char ok = pause.ok() ? 'y' : 'n';
+    (void)!write(ready[1], &ok, 1);
+    for (;;) ::pause();
+  }
+  close(ready[1]);
+  char ok = 0;
+  ASSERT_EQ(read(ready[0], &ok, 1), 1);
+  close(ready[0]);
+  ASSERT_EQ(ok, 'y');
+  EXPECT_TRUE(target.WaitForChange());
+  kill(owner, SIGKILL);
+  waitpid(owner, nullptr, 0);
+  EXPECT_FALSE(target.WaitForChange()) << "the guardian resumed it when its owner died";
+
+  auto open = journal_->OpenFaults();
+  ASSERT_EQ(open->size(), 1u);
+  EXPECT_EQ((*open)[0].owner_pid, owner);
+  auto report = Recover(*journal_, Now());
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->undone.size(), 1u);
+  EXPECT_TRUE(report->failures.empty());
+  EXPECT_NE(ProcessState(target.pid()), 'T');
+  auto again = Recover(*journal_, Now());
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->undone.empty()) << "recover is safe to run twice";
+}
+
+TEST_F(InjectionTest, RecoverLeavesALiveOwnersFaultsAndSkipsReusedPids) {
+  FaultRecord live;
+  live.id = "live";
+  live.kind = "process-pause";
+  live.target = "x";
+  live.undo = UndoNothing();
+  live.owner_pid = 1;  // init: alive, and not us
+  live.owner_start_ticks = IdentifyProcess(1)->start_ticks;
+  ASSERT_TRUE(journal_->Begin(live).ok());
+  FaultRecord reused = live;
+  reused.id = "reused";
+  reused.owner_start_ticks = live.owner_start_ticks + 1;  // pid 1, but another process: its owner is gone
+  ASSERT_TRUE(journal_->Begin(reused).ok());
+  FaultRecord stale = live;
+  stale.id = "stale";
+  stale.owner_pid = 0;
+  stale.undo = UndoSignal(ProcessId{getpid(), 1}, SIGKILL);  // our pid, a start time that is not ours
+  ASSERT_TRUE(journal_->Begin(stale).ok());
+  auto report = Recover(*journal_, Now());
+  ASSERT_TRUE(report.ok());
+  ASSERT_EQ(report->undone.size(), 2u);
+  EXPECT_EQ(report->undone[0].id, "reused");
+  EXPECT_EQ(report->undone[1].id, "stale");  // and this test is still alive: the pid was not ours
+  ASSERT_EQ(report->left_to_owner.size(), 1u);
+}
+
+TEST_F(InjectionTest, DiskFillTakesRealBlocksInTheDrillAreaAndGivesThemBack) {
+  auto fill = StartInjection("disk-fill", {{"share", "50%"}, {"areaSize", "8MiB"}}, context_);
+  ASSERT_TRUE(fill.ok()) << fill.status();
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(dir_ / "drill" / "disk-fill")) files.push_back(entry.path());
+  ASSERT_EQ(files.size(), 1u);
+  struct stat info {};
+  ASSERT_EQ(stat(files[0].c_str(), &info), 0);
+  EXPECT_EQ(info.st_size, 4 << 20);
+  EXPECT_GE(info.st_blocks * 512, 4 << 20) << "allocated, not sparse";
+  ASSERT_TRUE((*fill)->Stop().ok());
+  EXPECT_FALSE(fs::exists(files[0]));
+  EXPECT_TRUE(journal_->OpenFaults()->empty());
+}
+
+TEST_F(InjectionTest, UnsafeOrWrongSpecsAreRefusedBeforeAnythingStarts) {
+  context_.limits.max_disk_bytes = 1 << 20;
+  auto fill = StartInjection("disk-fill", {{"share", "50%"}, {"areaSize", "8MiB"}}, context_);
+  EXPECT_EQ(fill.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(fill.status().message().find("over the drill's disk cap of 1MiB"), std::string::npos);
+  context_.drill_dir.clear();
+  fill = StartInjection("disk-fill", {{"share", "50%"}, {"areaSize", "512KiB"}}, context_);
+  EXPECT_NE(fill.status().message().find("a folder Firedrill created"), std::string::npos);
+  context_.processes["pipeline"] = getpid();
+  auto pause = StartInjection("process-pause", {{"process", "database"}}, context_);
+  EXPECT_EQ(pause.status().message(),
+            "process-pause: process \"database\" is not one this drill started or was given (known: pipeline)");
+  auto hog = StartInjection("cpu-hog", {{"threads", "9999"}}, context_);
+  EXPECT_EQ(hog.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(StartInjection("network", {{"endpoint", "http"}}, context_).status().code(),
+            StatusCode::kUnimplemented);
+  EXPECT_TRUE(journal_->All()->empty()) << "nothing was journalled, since nothing started";
+}
+
+TEST_F(InjectionTest, DryRunSaysWhatAndDoesNothing) {
+  Sleeper target;
+  context_.processes["pipeline"] = target.pid();
+  context_.limits.dry_run = true;
+  auto pause = StartInjection("process-pause", {{"process", "pipeline"}}, context_);
+  ASSERT_TRUE(pause.ok());
+  EXPECT_NE((*pause)->Describe().find("dry run: would process-pause: SIGSTOP pid"), std::string::npos);
+  EXPECT_NE(ProcessState(target.pid()), 'T');
+  auto fill = StartInjection("disk-fill", {{"share", "10%"}, {"areaSize", "1MiB"}}, context_);
+  ASSERT_TRUE(fill.ok());
+  EXPECT_FALSE(fs::exists(dir_ / "drill" / "disk-fill"));
+  EXPECT_TRUE(journal_->All()->empty());
+}
+
+TEST_F(InjectionTest, KillSendsTheSignalAndJournalsIt) {
+  Sleeper target;
+  context_.processes["pipeline"] = target.pid();
+  auto killed = StartInjection("process-kill", {{"process", "pipeline"}, {"signal", "SIGTERM"}}, context_);
+  ASSERT_TRUE(killed.ok()) << killed.status();
+  int status = 0;
+  ASSERT_EQ(waitpid(target.pid(), &status, 0), target.pid());
+  EXPECT_TRUE(WIFSIGNALED(status));
+  EXPECT_EQ(WTERMSIG(status), SIGTERM);
+  const auto all = journal_->All();
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_EQ((*all)[0].outcome, "signalled");
+}
+
+TEST_F(InjectionTest, CpuHogBurnsUntilStopped) {
+  rusage before{};
+  getrusage(RUSAGE_SELF, &before);
+  auto hog = StartInjection("cpu-hog", {{"threads", "1"}, {"duty", "100%"}}, context_);
+  ASSERT_TRUE(hog.ok()) << hog.status();
+  std::this_thread::sleep_for(300ms);  // the fault's length, not a wait for an event
+  ASSERT_TRUE((*hog)->Stop().ok());
+  rusage after{};
+  getrusage(RUSAGE_SELF, &after);
+  const double cpu = static_cast<double>(after.ru_utime.tv_sec - before.ru_utime.tv_sec) +
+                     static_cast<double>(after.ru_utime.tv_usec - before.ru_utime.tv_usec) * 1e-6;
+  EXPECT_GT(cpu, 0.1) << "one thread busy for 0.3 s";
+  EXPECT_TRUE(journal_->OpenFaults()->empty());
+}
+
+}  // namespace
+}  // namespace firedrill::injectors
