@@ -13,8 +13,11 @@
 #include <thread>
 #include <vector>
 
+#include <grpcpp/grpcpp.h>
+
 #include "firedrill/core/units.h"
 #include "firedrill/injectors/undo.h"
+#include "hsof/v1/pipeline.grpc.pb.h"
 
 namespace firedrill::injectors {
 namespace {
@@ -40,6 +43,13 @@ std::string Text(const nlohmann::json& fields, const std::string& key, const std
 
 Status Invalid(const std::string& kind, const std::string& why) {
   return FD_STATUS(StatusCode::kInvalidArgument, kind + ": " + why);
+}
+
+// Faults go to loopback targets only (the pipeline Firedrill started).
+Status CheckLoadTargetHost(const std::string& kind, const std::string& host_port) {
+  const std::string host = host_port.substr(0, host_port.rfind(':'));
+  if (host == "127.0.0.1" || host == "localhost" || host == "[::1]" || host.rfind("127.", 0) == 0) return Status();
+  return Invalid(kind, host_port + " is not on loopback; faults go only to targets on this machine");
 }
 
 Result<ProcessId> KnownProcess(const std::string& kind, const nlohmann::json& fields, const InjectionContext& context,
@@ -326,6 +336,117 @@ Result<std::unique_ptr<Injection>> DiskFill(const nlohmann::json& fields, Inject
                       context);
 }
 
+// Faults the pipeline runs in-process through its Faults service: each is a
+// lease there too, so one whose renewals stop lapses inside the pipeline
+// (within its time to live plus a second) with nothing left to undo.
+class PipelineFault final : public Injection {
+ public:
+  PipelineFault(std::string id, std::string kind, std::string lease, std::string effect,
+                std::unique_ptr<hsof::v1::Faults::Stub> stub, InjectionContext& context)
+      : Injection(std::move(id), std::move(kind)),
+        lease_(std::move(lease)),
+        effect_(std::move(effect)),
+        stub_(std::move(stub)),
+        token_(context.faults_token),
+        journal_(*context.journal),
+        clock_(*context.clock),
+        ttl_(context.ttl) {}
+  ~PipelineFault() override { (void)Stop(); }
+
+  std::string Describe() const override { return kind() + " in the pipeline: " + effect_; }
+
+  Status Renew() override {
+    if (stopped_) return Status();
+    grpc::ClientContext call;
+    Prepare(call);
+    hsof::v1::RenewFaultRequest request;
+    request.set_id(lease_);
+    request.set_ttl_seconds(std::chrono::duration<double>(ttl_).count());
+    hsof::v1::FaultLease answer;
+    if (const grpc::Status status = stub_->RenewFault(&call, request, &answer); !status.ok()) {
+      return FD_STATUS(StatusCode::kUnavailable, kind() + ": renewing lease " + lease_ + ": " + status.error_message());
+    }
+    return journal_.Renew(id(), WallMillis(clock_) + std::chrono::duration_cast<std::chrono::milliseconds>(ttl_).count());
+  }
+
+  Status Stop() override {
+    if (stopped_) return Status();
+    stopped_ = true;
+    grpc::ClientContext call;
+    Prepare(call);
+    hsof::v1::StopFaultRequest request;
+    request.set_id(lease_);
+    hsof::v1::FaultLease answer;
+    const grpc::Status status = stub_->StopFault(&call, request, &answer);
+    // NOT_FOUND: the lease already lapsed, which also undid it.
+    if (!status.ok() && status.error_code() != grpc::StatusCode::NOT_FOUND) {
+      (void)journal_.End(id(), "stop failed (lapses by itself): " + status.error_message(), WallMillis(clock_));
+      return FD_STATUS(StatusCode::kUnavailable, kind() + ": stopping lease " + lease_ + ": " + status.error_message());
+    }
+    return journal_.End(id(), "stopped", WallMillis(clock_));
+  }
+
+  void Prepare(grpc::ClientContext& call) const {
+    call.AddMetadata("x-firedrill-faults-token", token_);
+    call.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  }
+
+ private:
+  std::string lease_;
+  std::string effect_;
+  std::unique_ptr<hsof::v1::Faults::Stub> stub_;
+  std::string token_;
+  Journal& journal_;
+  Clock& clock_;
+  Duration ttl_;
+  bool stopped_ = false;
+};
+
+bool IsPipelineFault(const std::string& kind) {
+  static const std::vector<std::string> kinds = {
+      "stage-stall",           "error-injection",      "inference-delay", "metamodel-corruption",
+      "exporter-down",         "database-unavailable", "backup-target-failure", "backup-scheduler-stop",
+      "config-fault",          "gpu-memory-leak",      "feeder-stall",    "thermal"};
+  return std::find(kinds.begin(), kinds.end(), kind) != kinds.end();
+}
+
+Result<std::unique_ptr<Injection>> StartPipelineFault(const std::string& kind, const nlohmann::json& fields,
+                                                      InjectionContext& context) {
+  if (context.pipeline_grpc.empty()) {
+    return Invalid(kind, "needs the embedded pipeline's Faults service (a target with faults enabled)");
+  }
+  FD_RETURN_IF_ERROR(CheckLoadTargetHost(kind, context.pipeline_grpc));
+  hsof::v1::FaultRequest request;
+  request.set_kind(kind);
+  request.set_ttl_seconds(std::chrono::duration<double>(context.ttl).count());
+  std::string params;
+  for (const auto& [key, value] : fields.items()) {
+    (*request.mutable_params())[key] = Text(fields, key);
+    params += (params.empty() ? "" : ", ") + key + "=" + Text(fields, key);
+  }
+  const std::string what = kind + " through the pipeline's Faults service at " + context.pipeline_grpc +
+                           (params.empty() ? "" : " (" + params + ")");
+  if (context.limits.dry_run) return std::unique_ptr<Injection>(new DryRun("dry-run", kind, what));
+  const std::string id = NewId(kind, *context.clock);
+  // Undone by the pipeline when its lease lapses: nothing for recover to do
+  // but wait that out.
+  FD_RETURN_IF_ERROR(context.journal->Begin(Record(id, kind, "hsof-pipeline at " + context.pipeline_grpc,
+                                                   {{"action", "none"}, {"lapses", "pipeline lease"}}, context)));
+  auto stub = hsof::v1::Faults::NewStub(grpc::CreateChannel(context.pipeline_grpc, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext call;
+  call.AddMetadata("x-firedrill-faults-token", context.faults_token);
+  call.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  hsof::v1::FaultLease lease;
+  if (const grpc::Status status = stub->StartFault(&call, request, &lease); !status.ok()) {
+    (void)context.journal->End(id, "refused: " + status.error_message(), WallMillis(*context.clock));
+    const StatusCode code = status.error_code() == grpc::StatusCode::INVALID_ARGUMENT ? StatusCode::kInvalidArgument
+                                                                                      : StatusCode::kUnavailable;
+    return FD_STATUS(code, kind + ": the pipeline refused it: " + status.error_message());
+  }
+  return std::unique_ptr<Injection>(
+      new PipelineFault(id, kind, lease.id(), lease.effect(), std::move(stub), context));
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Injection>> StartInjection(const std::string& kind, const nlohmann::json& fields,
@@ -337,6 +458,7 @@ Result<std::unique_ptr<Injection>> StartInjection(const std::string& kind, const
   if (kind == "process-kill") return ProcessKill(fields, context);
   if (kind == "cpu-hog") return CpuHogInjection(fields, context);
   if (kind == "disk-fill") return DiskFill(fields, context);
+  if (IsPipelineFault(kind)) return StartPipelineFault(kind, fields, context);
   return FD_STATUS(StatusCode::kUnimplemented, "injector " + kind + " is catalogued but not runnable in this build yet");
 }
 

@@ -37,6 +37,10 @@ struct InjectionContext {
   std::map<std::string, pid_t> processes;
   // A folder Firedrill created for this drill: disk fills happen only here.
   std::string drill_dir;
+  // The embedded pipeline's Faults service (host:port) and its token, for
+  // the in-process faults (stage-stall, database-unavailable, ...).
+  std::string pipeline_grpc;
+  std::string faults_token;
   BlastRadius limits;
   Duration ttl = std::chrono::seconds(30);  // the lease: lapses unless renewed
 };

@@ -1,0 +1,102 @@
+// In-process faults through the real pipeline's Faults service: each is
+// started, seen where a user would see it (the exporter's answer, the health
+// report), stopped, and seen gone.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "../net/http_client.h"
+#include "../pipeline/spawn.h"
+#include "firedrill/injectors/injection.h"
+
+namespace firedrill::injectors {
+namespace {
+
+namespace fs = std::filesystem;
+using firedrill::testing::HttpCall;
+
+constexpr char kToken[] = "pipeline-fault-test-token";
+
+class PipelineFaultTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    directory_ = new std::string(fs::temp_directory_path() / ("firedrill-pipeline-fault-" + std::to_string(getpid())));
+    fs::create_directories(*directory_ + "/data");
+    pipeline_ = new firedrill::testing::SpawnedPipeline(firedrill::testing::SpawnPipeline(
+        *directory_ + "/data", {"--backend", "cpu", "--workers", "1", "--enable-faults"},
+        {{"HSOF_FAULTS_TOKEN", kToken}}));
+  }
+  static void TearDownTestSuite() {
+    firedrill::testing::TerminatePipeline(*pipeline_);
+    fs::remove_all(*directory_);
+    delete pipeline_;
+    delete directory_;
+  }
+  void SetUp() override {
+    ASSERT_FALSE(pipeline_->ports.is_discarded());
+    auto journal = Journal::Open(*directory_ + "/journal-" +
+                                 ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".db");
+    ASSERT_TRUE(journal.ok());
+    journal_ = std::move(*journal);
+    context_.journal = journal_.get();
+    context_.clock = &clock_;
+    context_.pipeline_grpc = pipeline_->grpc();
+    context_.faults_token = kToken;
+  }
+  std::string Exporter() const {
+    return "http://127.0.0.1:" + std::to_string(pipeline_->ports["gpu_exporter"].get<int>()) + "/metrics";
+  }
+
+  static std::string* directory_;
+  static firedrill::testing::SpawnedPipeline* pipeline_;
+  RealClock clock_;
+  std::unique_ptr<Journal> journal_;
+  InjectionContext context_;
+};
+std::string* PipelineFaultTest::directory_ = nullptr;
+firedrill::testing::SpawnedPipeline* PipelineFaultTest::pipeline_ = nullptr;
+
+TEST_F(PipelineFaultTest, ExporterDownAnswers503UntilStopped) {
+  ASSERT_EQ(HttpCall("GET", Exporter()).status, 200);
+  auto fault = StartInjection("exporter-down", nlohmann::json::object(), context_);
+  ASSERT_TRUE(fault.ok()) << fault.status();
+  EXPECT_EQ(HttpCall("GET", Exporter()).status, 503);
+  EXPECT_EQ(journal_->OpenFaults()->size(), 1u);
+  ASSERT_TRUE((*fault)->Renew().ok());
+  ASSERT_TRUE((*fault)->Stop().ok());
+  EXPECT_EQ(HttpCall("GET", Exporter()).status, 200);
+  EXPECT_TRUE(journal_->OpenFaults()->empty());
+}
+
+TEST_F(PipelineFaultTest, DatabaseUnavailableRefusesSubmissionsUntilStopped) {
+  const auto submit = [&](const std::string& key) {
+    return HttpCall("POST", pipeline_->http() + "/v1/jobs",
+                    R"({"idempotency_key": ")" + key + R"(", "mode": "fast", "dataset": {"samples": 200, "features": 40, "informative": 4}})")
+        .status;
+  };
+  ASSERT_EQ(submit("before"), 202);
+  auto fault = StartInjection("database-unavailable", nlohmann::json::object(), context_);
+  ASSERT_TRUE(fault.ok()) << fault.status();
+  EXPECT_NE((*fault)->Describe().find("database-unavailable in the pipeline"), std::string::npos);
+  EXPECT_EQ(submit("during"), 503);
+  ASSERT_TRUE((*fault)->Stop().ok());
+  EXPECT_EQ(submit("after"), 202);
+}
+
+TEST_F(PipelineFaultTest, BadParametersAndWrongTokensAreRefused) {
+  auto fault = StartInjection("stage-stall", {{"stage", "9"}}, context_);
+  EXPECT_EQ(fault.status().code(), StatusCode::kInvalidArgument) << fault.status();
+  context_.faults_token = "wrong";
+  fault = StartInjection("exporter-down", nlohmann::json::object(), context_);
+  EXPECT_EQ(fault.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(fault.status().message().find("the pipeline refused it"), std::string::npos);
+  context_.pipeline_grpc = "10.0.0.1:50051";
+  EXPECT_NE(StartInjection("exporter-down", nlohmann::json::object(), context_).status().message().find(
+                "not on loopback"),
+            std::string::npos);
+  EXPECT_TRUE(journal_->OpenFaults()->empty()) << "a refused fault leaves no open row";
+}
+
+}  // namespace
+}  // namespace firedrill::injectors
