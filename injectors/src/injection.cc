@@ -2,10 +2,13 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -189,6 +192,72 @@ class CpuHog final : public Injection {
   std::vector<std::thread> workers_;
 };
 
+// Host memory held in this process: taken with mmap, every page written so
+// it is resident, and written again every few seconds so the kernel keeps it
+// (as stress-ng --vm does). It goes with the process; the lease frees it too.
+class HostMemoryHog final : public Injection {
+ public:
+  HostMemoryHog(std::string id, void* memory, std::size_t bytes, InjectionContext& context)
+      : Injection(std::move(id), "host-memory-hog"),
+        memory_(static_cast<char*>(memory)),
+        bytes_(bytes),
+        journal_(*context.journal),
+        clock_(*context.clock),
+        ttl_(context.ttl) {
+    Touch();
+    Lease();
+    holder_ = std::thread([this] { Hold(); });
+  }
+  ~HostMemoryHog() override { (void)Stop(); }
+
+  std::string Describe() const override { return "host-memory-hog: holding " + FormatSize(bytes_); }
+  Status Renew() override {
+    Lease();
+    return journal_.Renew(id(), WallMillis(clock_) + std::chrono::duration_cast<std::chrono::milliseconds>(ttl_).count());
+  }
+  Status Stop() override {
+    {
+      std::lock_guard lock(mutex_);
+      if (stop_) return Status();
+      stop_ = true;
+    }
+    changed_.notify_all();
+    holder_.join();
+    munmap(memory_, bytes_);
+    return journal_.End(id(), "stopped", WallMillis(clock_));
+  }
+
+ private:
+  void Touch() {
+    const long page = sysconf(_SC_PAGESIZE);
+    for (std::size_t at = 0; at < bytes_; at += static_cast<std::size_t>(page)) memory_[at] = static_cast<char>(at);
+  }
+  void Lease() {
+    std::lock_guard lock(mutex_);
+    lease_until_ = std::chrono::steady_clock::now() + ttl_;
+  }
+  void Hold() {
+    std::unique_lock lock(mutex_);
+    while (!stop_ && std::chrono::steady_clock::now() < lease_until_) {
+      changed_.wait_until(lock, std::min(lease_until_, std::chrono::steady_clock::now() + std::chrono::seconds(5)));
+      if (!stop_) Touch();
+    }
+    // The lease lapsed: give the memory back now (Stop unmaps it).
+    if (!stop_) madvise(memory_, bytes_, MADV_DONTNEED);
+  }
+
+  char* memory_;
+  std::size_t bytes_;
+  Journal& journal_;
+  Clock& clock_;
+  Duration ttl_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool stop_ = false;
+  std::chrono::steady_clock::time_point lease_until_{};
+  std::thread holder_;
+};
+
 // A one-shot fault (a signal sent): nothing to undo, nothing to renew.
 class Done final : public Injection {
  public:
@@ -292,6 +361,37 @@ Result<std::unique_ptr<Injection>> CpuHogInjection(const nlohmann::json& fields,
   const std::string id = NewId("cpu-hog", *context.clock);
   FD_RETURN_IF_ERROR(context.journal->Begin(Record(id, "cpu-hog", "this process", UndoNothing(), context)));
   return std::unique_ptr<Injection>(new CpuHog(id, threads, duty, context));
+}
+
+Result<std::unique_ptr<Injection>> HostMemoryHogInjection(const nlohmann::json& fields, InjectionContext& context) {
+  Result<double> share = ParseRatio(Text(fields, "share"));
+  if (!share.ok()) return Invalid("host-memory-hog", "share: " + share.status().message());
+  std::uint64_t limit = context.limits.max_memory_bytes;
+  if (fields.contains("limit")) {
+    Result<std::uint64_t> given = ParseSize(Text(fields, "limit"));
+    if (!given.ok()) return Invalid("host-memory-hog", "limit: " + given.status().message());
+    if (*given > context.limits.max_memory_bytes) {
+      return Invalid("host-memory-hog", "limit " + FormatSize(*given) + " is over the memory Firedrill may use (" +
+                                            FormatSize(context.limits.max_memory_bytes) + ")");
+    }
+    limit = *given;
+  }
+  const auto bytes = static_cast<std::size_t>(static_cast<double>(limit) * *share);
+  const std::string what = "host-memory-hog: hold " + FormatSize(bytes) + " (" + FormatRatio(*share) + " of " +
+                           FormatSize(limit) + ")";
+  if (context.limits.dry_run) return std::unique_ptr<Injection>(new DryRun("dry-run", "host-memory-hog", what));
+  if (bytes == 0) return Invalid("host-memory-hog", "share of the limit is 0 bytes");
+  void* memory = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (memory == MAP_FAILED) {
+    return FD_STATUS(StatusCode::kResourceExhausted, "host-memory-hog: mmap " + FormatSize(bytes) + ": " + std::strerror(errno));
+  }
+  const std::string id = NewId("host-memory-hog", *context.clock);
+  if (Status begun = context.journal->Begin(Record(id, "host-memory-hog", "this process", UndoNothing(), context));
+      !begun.ok()) {
+    munmap(memory, bytes);
+    return begun;
+  }
+  return std::unique_ptr<Injection>(new HostMemoryHog(id, memory, bytes, context));
 }
 
 // The drill's area is a folder Firedrill made; a fill never leaves it.
@@ -457,6 +557,7 @@ Result<std::unique_ptr<Injection>> StartInjection(const std::string& kind, const
   if (kind == "process-pause") return ProcessPause(fields, context);
   if (kind == "process-kill") return ProcessKill(fields, context);
   if (kind == "cpu-hog") return CpuHogInjection(fields, context);
+  if (kind == "host-memory-hog") return HostMemoryHogInjection(fields, context);
   if (kind == "disk-fill") return DiskFill(fields, context);
   if (IsPipelineFault(kind)) return StartPipelineFault(kind, fields, context);
   return FD_STATUS(StatusCode::kUnimplemented, "injector " + kind + " is catalogued but not runnable in this build yet");

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "firedrill/injectors/journal.h"
@@ -252,6 +253,32 @@ TEST_F(InjectionTest, KillSendsTheSignalAndJournalsIt) {
   const auto all = journal_->All();
   ASSERT_EQ(all->size(), 1u);
   EXPECT_EQ((*all)[0].outcome, "signalled");
+}
+
+// Resident memory of this process, from /proc/self/statm.
+std::uint64_t ResidentBytes() {
+  std::ifstream statm("/proc/self/statm");
+  std::uint64_t size = 0, resident = 0;
+  statm >> size >> resident;
+  return resident * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+TEST_F(InjectionTest, HostMemoryHogHoldsItsLevelThenGivesItBack) {
+  const std::uint64_t before = ResidentBytes();
+  auto hog = StartInjection("host-memory-hog", {{"share", "50%"}, {"limit", "128MiB"}}, context_);
+  ASSERT_TRUE(hog.ok()) << hog.status();
+  const std::uint64_t held = ResidentBytes() - before;
+#if defined(__SANITIZE_ADDRESS__)
+  const double tolerance = 0.15;  // AddressSanitizer's shadow pages count as resident too
+#else
+  const double tolerance = 0.01;
+#endif
+  EXPECT_NEAR(static_cast<double>(held), 64.0 * (1 << 20), tolerance * 64 * (1 << 20)) << "within 1% of the target";
+  ASSERT_TRUE((*hog)->Stop().ok());
+  EXPECT_LT(ResidentBytes(), before + (8u << 20));
+  context_.limits.max_memory_bytes = 64u << 20;
+  auto over = StartInjection("host-memory-hog", {{"share", "50%"}, {"limit", "128MiB"}}, context_);
+  EXPECT_NE(over.status().message().find("over the memory Firedrill may use (64MiB)"), std::string::npos);
 }
 
 TEST_F(InjectionTest, CpuHogBurnsUntilStopped) {
