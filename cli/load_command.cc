@@ -690,7 +690,7 @@ CLI::App* AddLoadCommand(CLI::App& app, LoadCommandOptions& options) {
       "Examples:\n"
       "  firedrill load http://127.0.0.1:8080/ --rate 10000/s -d 30s -c 64\n"
       "  firedrill load http://127.0.0.1:8080/ --closed -c 100 -d 10s       # saturation, like wrk\n"
-      "  firedrill load http://127.0.0.1:8080/healthz -f workloads/steps.yaml -o out/\n"
+      "  firedrill load http://127.0.0.1:8080/healthz -f workloads/http-steps.yaml -o out/\n"
       "  firedrill load http://127.0.0.1:44979 --jobs -f workloads/steady-jobs.yaml -o out/\n"
       "  firedrill load http://127.0.0.1:44979 --jobs --resume out/ledger.jsonl\n"
       "  firedrill load grpc://127.0.0.1:50051 --grpc-method /hsof.v1.Pipeline/GetJob --body-file req.bin --rate 5000/s");
