@@ -16,7 +16,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (const auto& diagnostic : result.diagnostics) {
       if (diagnostic.message.empty()) __builtin_trap();
     }
-  } else if (result.scenario() == nullptr && result.runbook() == nullptr) {
+  } else if (result.scenario() == nullptr && result.runbook() == nullptr && result.workload() == nullptr) {
     __builtin_trap();
   }
   return 0;
