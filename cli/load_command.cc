@@ -33,6 +33,7 @@ using workload::LoadReport;
 constexpr int kExitOk = 0;
 constexpr int kExitInvalidRun = 1;
 constexpr int kExitUsage = 2;
+constexpr int kExitInterrupted = 3;
 constexpr int kExitHarness = 4;
 
 std::atomic<bool> stop_requested{false};
@@ -421,7 +422,9 @@ int RunRequests(const LoadCommandOptions& options, std::vector<LoadPhase> phases
   }
   summary["valid"] = all_valid;
   summary["interrupted"] = stop_requested.load();
-  return Finish(options, summary, table, all_valid ? kExitOk : kExitInvalidRun);
+  if (stop_requested.load()) table += "interrupted: the run was cut short (Ctrl-C)\n";
+  return Finish(options, summary, table,
+                stop_requested.load() ? kExitInterrupted : all_valid ? kExitOk : kExitInvalidRun);
 }
 
 Result<std::unique_ptr<workload::JobClient>> MakeJobClient(const LoadCommandOptions& options) {
@@ -533,19 +536,20 @@ int RunJobs(const LoadCommandOptions& options, WorkloadSource source) {
     MonotonicTime phase_start = start;
     for (const LoadPhase& phase : source.phases) {
       if (load_done.load()) break;
-      if (phase.stress) {
-        auto stress = StartStress(phase, device, clock);
-        if (stress.ok()) {
-          stress_results.emplace_back(phase.name, (*stress)->Wait());
-        } else {
-          workload::StressResult failed;
-          failed.status = stress.status();
-          stress_results.emplace_back(phase.name, failed);
-        }
+      auto stress = StartStress(phase, device, clock);
+      if (!stress.ok()) {
+        workload::StressResult failed;
+        failed.status = stress.status();
+        stress_results.emplace_back(phase.name, failed);
       }
       phase_start += phase.duration;
       while (!load_done.load() && clock.Now() < phase_start) {
         clock.SleepUntil(std::min(phase_start, clock.Now() + std::chrono::milliseconds(100)));
+      }
+      // Ends with its phase, or at once when the jobs ended early.
+      if (stress.ok() && *stress) {
+        (*stress)->Stop();
+        stress_results.emplace_back(phase.name, (*stress)->Wait());
       }
     }
   });
@@ -686,7 +690,7 @@ CLI::App* AddLoadCommand(CLI::App& app, LoadCommandOptions& options) {
       "really went out). A run where the generator, not the target, was the bottleneck is marked INVALID.\n"
       "With --jobs, every job is entered in a ledger before it is sent and accounted for at the end.\n"
       "Exit 0 for a valid run (with --jobs: nothing lost), 1 for an invalid run (or a lost job), 2 for bad usage\n"
-      "or a bad file, 4 when it could not run.\n"
+      "or a bad file, 3 when Ctrl-C cut it short (the summary is still written), 4 when it could not run.\n"
       "Examples:\n"
       "  firedrill load http://127.0.0.1:8080/ --rate 10000/s -d 30s -c 64\n"
       "  firedrill load http://127.0.0.1:8080/ --closed -c 100 -d 10s       # saturation, like wrk\n"

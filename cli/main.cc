@@ -203,9 +203,11 @@ int Recover(const std::string& journal_path, bool json) {
     nlohmann::ordered_json out{{"journal", journal_path},
                                {"undone", nlohmann::ordered_json::array()},
                                {"left_to_owner", nlohmann::ordered_json::array()},
+                               {"lapsing", nlohmann::ordered_json::array()},
                                {"failures", report->failures}};
     for (const auto& record : report->undone) out["undone"].push_back(describe(record));
     for (const auto& record : report->left_to_owner) out["left_to_owner"].push_back(describe(record));
+    for (const auto& record : report->lapsing) out["lapsing"].push_back(describe(record));
     std::cout << out.dump(2) << '\n';
   } else {
     for (const auto& record : report->undone) {
@@ -216,7 +218,12 @@ int Recover(const std::string& journal_path, bool json) {
       std::cout << "left to its owner, pid " << record.owner_pid << ", which still runs: " << record.kind << " on "
                 << record.target << " (" << record.id << ")\n";
     }
-    if (report->undone.empty() && report->left_to_owner.empty() && report->failures.empty()) {
+    for (const auto& record : report->lapsing) {
+      std::cout << "lapses by itself within " << (record.lease_until_ms - now + 999) / 1000 << " s: " << record.kind
+                << " on " << record.target << " (" << record.id << "); run recover again after that\n";
+    }
+    if (report->undone.empty() && report->left_to_owner.empty() && report->lapsing.empty() &&
+        report->failures.empty()) {
       std::cout << "nothing to undo in " << journal_path << '\n';
     }
   }

@@ -91,14 +91,17 @@ python3 - "$journal" <<'PY'
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
 # A fault left by a Firedrill that is gone (pid 0): a file to remove.
+import os
+fill = os.path.join(os.path.dirname(sys.argv[1]), "disk-fill", "left-1.fill")
+os.makedirs(os.path.dirname(fill))
+open(fill, "w").write("x")
 db.execute("INSERT INTO faults (id, kind, target, undo, owner_pid, started_ms, lease_until_ms) VALUES "
-           "('left-1', 'disk-fill', 'area', ?, 0, 1, 2)", ('{"action":"remove","path":"%s.fill"}' % sys.argv[1],))
+           "('left-1', 'disk-fill', 'area', ?, 0, 1, 2)", ('{"action":"remove","path":"%s"}' % fill,))
 db.commit()
-open(sys.argv[1] + ".fill", "w").write("x")
 PY
 check "recover undoes what a dead Firedrill left" 0 "$firedrill" recover --journal "$journal"
 contains "recover names the fault" "undone: disk-fill on area (left-1, started by pid 0)"
-check "recover removed the fill" 1 test -e "$journal.fill"
+check "recover removed the fill" 1 test -e "$(dirname "$journal")/disk-fill/left-1.fill"
 check "recover twice finds nothing" 0 "$firedrill" recover --journal "$journal" --json
 contains "recover --json" '"undone": []'
 rm -rf "$(dirname "$journal")"

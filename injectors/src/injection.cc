@@ -120,9 +120,9 @@ class GuardedInjection final : public Injection {
     const Status undone = RunUndo(undo_);
     // Should our own undo fail, the guardian tries once more.
     const Status guardian = undone.ok() ? guardian_->Dismiss() : guardian_->UndoNow();
-    FD_RETURN_IF_ERROR(undone);
-    FD_RETURN_IF_ERROR(guardian);
-    return journal_.End(id(), "stopped", WallMillis(clock_));
+    if (!undone.ok() && !guardian.ok()) return undone;  // the row stays open for recover
+    FD_RETURN_IF_ERROR(journal_.End(id(), undone.ok() ? "stopped" : "stopped by its guardian", WallMillis(clock_)));
+    return Status();
   }
 
  private:
@@ -384,6 +384,12 @@ Result<std::unique_ptr<Injection>> HostMemoryHogInjection(const nlohmann::json& 
   void* memory = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (memory == MAP_FAILED) {
     return FD_STATUS(StatusCode::kResourceExhausted, "host-memory-hog: mmap " + FormatSize(bytes) + ": " + std::strerror(errno));
+  }
+  // A guardian forked while the hog runs must not share its pages: each
+  // rewrite would copy one, and the hog would double past its cap.
+  if (madvise(memory, bytes, MADV_DONTFORK) != 0) {
+    munmap(memory, bytes);
+    return FD_STATUS(StatusCode::kUnavailable, std::string("host-memory-hog: madvise: ") + std::strerror(errno));
   }
   const std::string id = NewId("host-memory-hog", *context.clock);
   if (Status begun = context.journal->Begin(Record(id, "host-memory-hog", "this process", UndoNothing(), context));

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 
@@ -105,7 +106,7 @@ Status Journal::Renew(const std::string& id, std::int64_t lease_until_ms) {
 Status Journal::End(const std::string& id, const std::string& outcome, std::int64_t ended_ms) {
   std::lock_guard lock(mutex_);
   Statement update(db_, "UPDATE faults SET ended_ms = ?, outcome = ? WHERE id = ? AND ended_ms = 0");
-  update.Integer(1, ended_ms);
+  update.Integer(1, std::max<std::int64_t>(ended_ms, 1));  // 0 means open
   update.Text(2, outcome);
   update.Text(3, id);
   if (sqlite3_step(update.get()) != SQLITE_DONE) return SqliteError(db_, "ending fault " + id);

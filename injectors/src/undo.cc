@@ -26,8 +26,16 @@ constexpr char kDismiss = 'D';
 // Returns false when the process is gone; state and start from the fields
 // after the last ')' (the command name may hold spaces and parentheses).
 bool ReadStat(pid_t pid, char* state, std::uint64_t* start_ticks) {
-  char path[64];
-  std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  // "/proc/<pid>/stat", formatted by hand: snprintf is not async-signal-safe.
+  char digits[16];
+  int count = 0;
+  for (unsigned value = static_cast<unsigned>(pid); count == 0 || value > 0; value /= 10) {
+    digits[count++] = static_cast<char>('0' + value % 10);
+  }
+  char path[64] = "/proc/";
+  int at = 6;
+  while (count > 0) path[at++] = digits[--count];
+  std::memcpy(path + at, "/stat", 6);
   const int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
   char buffer[1024];
@@ -58,8 +66,9 @@ struct PlainUndo {
   char path[4096] = {};
 };
 
-Result<PlainUndo> Flatten(const nlohmann::json& undo) {
+Result<PlainUndo> Flatten(const nlohmann::json& undo) try {
   PlainUndo plain;
+  if (!undo.is_object()) return FD_STATUS(StatusCode::kInvalidArgument, "undo step is not an object: " + undo.dump());
   const std::string action = undo.value("action", std::string());
   if (action == "none") return plain;
   if (action == "signal") {
@@ -79,6 +88,9 @@ Result<PlainUndo> Flatten(const nlohmann::json& undo) {
     return plain;
   }
   return FD_STATUS(StatusCode::kInvalidArgument, "unknown undo action \"" + action + "\"");
+} catch (const nlohmann::json::exception& error) {
+  // A row written by another version, or damaged: that row fails, not recover.
+  return FD_STATUS(StatusCode::kInvalidArgument, std::string("malformed undo step: ") + error.what());
 }
 
 // Async-signal-safe: runs in the forked guardian too.
@@ -94,11 +106,25 @@ void Carry(const PlainUndo& undo) {
 
 extern "C" void WakeGuardian(int) {}
 
+volatile sig_atomic_t guardian_terminated = 0;
+extern "C" void TerminateGuardian(int) { guardian_terminated = 1; }
+
 [[noreturn]] void GuardianMain(int pipe, const PlainUndo& undo, std::int64_t lease_ms, pid_t owner) {
   // Only its own end of the socket: a copy of another guardian's would keep
   // that one from seeing its owner die.
   close_range(3, static_cast<unsigned>(pipe) - 1, 0);
   close_range(static_cast<unsigned>(pipe) + 1, ~0U, 0);
+  // Out of the owner's process group and terminal, so Ctrl-C, a hang-up or
+  // a group-wide SIGTERM that kills the owner does not kill its guardian
+  // before the undo; and no stop signal can freeze the lease.
+  setsid();
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  for (const int ignored : {SIGINT, SIGQUIT, SIGHUP, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE}) signal(ignored, SIG_IGN);
+  struct sigaction terminate {};
+  terminate.sa_handler = TerminateGuardian;
+  sigaction(SIGTERM, &terminate, nullptr);
   // The owner's death also arrives as a signal (behind the socket's end of
   // file). It fires when the forking thread ends too, so it only wakes the
   // guardian, which then checks whether the owner process is really gone.
@@ -118,8 +144,8 @@ extern "C" void WakeGuardian(int) {}
       _exit(0);
     }
     if (ready < 0) {
-      if (errno == EINTR && getppid() == owner) continue;
-      Carry(undo);
+      if (errno == EINTR && getppid() == owner && guardian_terminated == 0) continue;
+      Carry(undo);  // the owner died, or someone is ending the guardian: undo first
       _exit(0);
     }
     char command = 0;
@@ -165,8 +191,18 @@ nlohmann::json UndoRemovePath(const std::string& path) { return {{"action", "rem
 
 Status RunUndo(const nlohmann::json& undo) {
   FD_ASSIGN_OR_RETURN(const PlainUndo plain, Flatten(undo));
+  if (plain.kind == PlainUndo::kRemove) {
+    // Only what a disk fill writes: a journal row never makes recover a
+    // general file remover.
+    const std::filesystem::path path(plain.path);
+    if (path.extension() != ".fill" || path.parent_path().filename() != "disk-fill") {
+      return FD_STATUS(StatusCode::kInvalidArgument,
+                       std::string("refusing to remove ") + plain.path + ": not a disk-fill file");
+    }
+  }
   Carry(plain);
-  if (plain.kind == PlainUndo::kRemove && std::filesystem::exists(plain.path)) {
+  std::error_code error;
+  if (plain.kind == PlainUndo::kRemove && std::filesystem::exists(plain.path, error)) {
     return FD_STATUS(StatusCode::kUnavailable, std::string("could not remove ") + plain.path);
   }
   return Status();
@@ -177,9 +213,19 @@ Result<RecoverReport> Recover(Journal& journal, std::int64_t now_ms) {
   RecoverReport report;
   for (const FaultRecord& record : open) {
     // A Firedrill still running keeps its own faults (and its guardians).
+    // Without a recorded start time, any live process with the pid counts.
     const ProcessId owner{static_cast<pid_t>(record.owner_pid), record.owner_start_ticks};
-    if (record.owner_pid > 0 && record.owner_pid != getpid() && IsSameProcess(owner)) {
+    const bool owner_alive = record.owner_start_ticks != 0
+                                 ? IsSameProcess(owner)
+                                 : (kill(owner.pid, 0) == 0 || errno == EPERM);
+    if (record.owner_pid > 0 && record.owner_pid != getpid() && owner_alive) {
       report.left_to_owner.push_back(record);
+      continue;
+    }
+    // A fault the target itself lapses (a pipeline lease) is over only
+    // when its lease is.
+    if (record.undo.is_object() && record.undo.contains("lapses") && record.lease_until_ms > now_ms) {
+      report.lapsing.push_back(record);
       continue;
     }
     const Status undone = RunUndo(record.undo);
@@ -229,7 +275,9 @@ Status Guardian::Send(char command, bool wait) {
     pipe_ = -1;
   }
   if (wait || pipe_ < 0) waitpid(pid_, nullptr, 0);
-  if (!sent) return FD_STATUS(StatusCode::kUnavailable, "the fault's guardian is gone");
+  // A guardian that already ended (its lease lapsed, so it undid the fault)
+  // has done what a dismissal or an undo asks; only a renewal is refused.
+  if (!sent && command == kRenew) return FD_STATUS(StatusCode::kUnavailable, "the fault's guardian is gone (its lease lapsed)");
   return Status();
 }
 

@@ -120,7 +120,43 @@ TEST_F(InjectionTest, APauseNotRenewedLapses) {
   ASSERT_TRUE(pause.ok()) << pause.status();
   EXPECT_TRUE(target.WaitForChange());
   EXPECT_FALSE(target.WaitForChange()) << "the guardian resumed it when the lease lapsed";
-  EXPECT_TRUE((*pause)->Stop().ok());
+  EXPECT_TRUE((*pause)->Stop().ok()) << "a guardian that already undid the fault is not an error";
+  EXPECT_TRUE(journal_->OpenFaults()->empty());
+}
+
+TEST_F(InjectionTest, RecoverSurvivesBadRowsAndWaitsOutLapsingLeases) {
+  FaultRecord broken;
+  broken.id = "broken";
+  broken.kind = "disk-fill";
+  broken.target = "x";
+  broken.undo = "not an object";
+  ASSERT_TRUE(journal_->Begin(broken).ok());
+  FaultRecord outside = broken;
+  outside.id = "outside";
+  outside.undo = UndoRemovePath((dir_ / "precious.txt").string());
+  std::ofstream(dir_ / "precious.txt") << "keep me";
+  ASSERT_TRUE(journal_->Begin(outside).ok());
+  FaultRecord lapsing = broken;
+  lapsing.id = "lapsing";
+  lapsing.kind = "stage-stall";
+  lapsing.undo = {{"action", "none"}, {"lapses", "pipeline lease"}};
+  lapsing.lease_until_ms = Now() + 60'000;
+  ASSERT_TRUE(journal_->Begin(lapsing).ok());
+  FaultRecord lapsed = lapsing;
+  lapsed.id = "lapsed";
+  lapsed.lease_until_ms = Now() - 1;
+  ASSERT_TRUE(journal_->Begin(lapsed).ok());
+
+  auto report = Recover(*journal_, Now());
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_EQ(report->failures.size(), 2u);
+  EXPECT_NE(report->failures[0].find("broken: undo step is not an object"), std::string::npos) << report->failures[0];
+  EXPECT_NE(report->failures[1].find("not a disk-fill file"), std::string::npos) << report->failures[1];
+  EXPECT_TRUE(fs::exists(dir_ / "precious.txt")) << "recover removes only what a disk fill wrote";
+  ASSERT_EQ(report->lapsing.size(), 1u);
+  EXPECT_EQ(report->lapsing[0].id, "lapsing");
+  ASSERT_EQ(report->undone.size(), 1u);
+  EXPECT_EQ(report->undone[0].id, "lapsed");
 }
 
 // The owner is SIGKILLed mid-fault: its guardian resumes the process, and

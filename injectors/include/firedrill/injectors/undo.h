@@ -48,6 +48,7 @@ Status RunUndo(const nlohmann::json& undo);
 struct RecoverReport {
   std::vector<FaultRecord> undone;
   std::vector<FaultRecord> left_to_owner;  // the owning Firedrill still runs
+  std::vector<FaultRecord> lapsing;        // undone by the target when its lease ends (lease_until_ms)
   std::vector<std::string> failures;       // "id: why"
 };
 Result<RecoverReport> Recover(Journal& journal, std::int64_t now_ms);
