@@ -48,11 +48,28 @@ Status Invalid(const std::string& kind, const std::string& why) {
   return FD_STATUS(StatusCode::kInvalidArgument, kind + ": " + why);
 }
 
-// Faults go to loopback targets only (the pipeline Firedrill started).
-Status CheckLoadTargetHost(const std::string& kind, const std::string& host_port) {
-  const std::string host = host_port.substr(0, host_port.rfind(':'));
-  if (host == "127.0.0.1" || host == "localhost" || host == "[::1]" || host.rfind("127.", 0) == 0) return Status();
-  return Invalid(kind, host_port + " is not on loopback; faults go only to targets on this machine");
+// Faults go to loopback targets, and to other hosts only when the drill
+// lists them.
+Status CheckFaultTarget(const std::string& kind, const std::string& host_port, const BlastRadius& limits) {
+  std::string host = host_port.substr(0, host_port.rfind(':'));
+  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  if (host == "127.0.0.1" || host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0) return Status();
+  if (std::find(limits.allowed_hosts.begin(), limits.allowed_hosts.end(), host) != limits.allowed_hosts.end()) {
+    return Status();
+  }
+  return Invalid(kind, host_port + " is not on loopback and not among the drill's allowed hosts");
+}
+
+// The cap on faults running at once, counted from this process's open rows.
+Status CheckConcurrentFaults(const std::string& kind, const InjectionContext& context) {
+  FD_ASSIGN_OR_RETURN(const std::vector<FaultRecord> open, context.journal->OpenFaults());
+  const auto mine = std::count_if(open.begin(), open.end(),
+                                  [](const FaultRecord& record) { return record.owner_pid == getpid(); });
+  if (mine >= context.limits.max_concurrent_faults) {
+    return Invalid(kind, std::to_string(mine) + " fault(s) already running, the drill's cap is " +
+                             std::to_string(context.limits.max_concurrent_faults));
+  }
+  return Status();
 }
 
 Result<ProcessId> KnownProcess(const std::string& kind, const nlohmann::json& fields, const InjectionContext& context,
@@ -521,7 +538,7 @@ Result<std::unique_ptr<Injection>> StartPipelineFault(const std::string& kind, c
   if (context.pipeline_grpc.empty()) {
     return Invalid(kind, "needs the embedded pipeline's Faults service (a target with faults enabled)");
   }
-  FD_RETURN_IF_ERROR(CheckLoadTargetHost(kind, context.pipeline_grpc));
+  FD_RETURN_IF_ERROR(CheckFaultTarget(kind, context.pipeline_grpc, context.limits));
   hsof::v1::FaultRequest request;
   request.set_kind(kind);
   request.set_ttl_seconds(std::chrono::duration<double>(context.ttl).count());
@@ -560,6 +577,7 @@ Result<std::unique_ptr<Injection>> StartInjection(const std::string& kind, const
   if (context.journal == nullptr || context.clock == nullptr) {
     return FD_STATUS(StatusCode::kInvalidArgument, "StartInjection: a journal and a clock are required");
   }
+  if (!context.limits.dry_run) FD_RETURN_IF_ERROR(CheckConcurrentFaults(kind, context));
   if (kind == "process-pause") return ProcessPause(fields, context);
   if (kind == "process-kill") return ProcessKill(fields, context);
   if (kind == "cpu-hog") return CpuHogInjection(fields, context);

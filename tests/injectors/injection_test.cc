@@ -263,6 +263,27 @@ TEST_F(InjectionTest, UnsafeOrWrongSpecsAreRefusedBeforeAnythingStarts) {
   EXPECT_TRUE(journal_->All()->empty()) << "nothing was journalled, since nothing started";
 }
 
+TEST_F(InjectionTest, TheBlastRadiusCapsConcurrentFaultsAndNamesAllowedHosts) {
+  context_.limits.max_concurrent_faults = 1;
+  auto first = StartInjection("disk-fill", {{"share", "10%"}, {"areaSize", "1MiB"}}, context_);
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto second = StartInjection("disk-fill", {{"share", "10%"}, {"areaSize", "1MiB"}}, context_);
+  EXPECT_EQ(second.status().message(), "disk-fill: 1 fault(s) already running, the drill's cap is 1");
+  ASSERT_TRUE((*first)->Stop().ok());
+  auto third = StartInjection("disk-fill", {{"share", "10%"}, {"areaSize", "1MiB"}}, context_);
+  EXPECT_TRUE(third.ok()) << "the first one ended: " << third.status();
+
+  context_.limits.dry_run = true;
+  context_.pipeline_grpc = "192.0.2.7:50051";
+  EXPECT_NE(StartInjection("exporter-down", nlohmann::json::object(), context_).status().message().find(
+                "not among the drill's allowed hosts"),
+            std::string::npos);
+  context_.limits.allowed_hosts = {"192.0.2.7"};
+  auto allowed = StartInjection("exporter-down", nlohmann::json::object(), context_);
+  ASSERT_TRUE(allowed.ok()) << allowed.status();
+  EXPECT_NE((*allowed)->Describe().find("dry run: would exporter-down"), std::string::npos);
+}
+
 TEST_F(InjectionTest, DryRunSaysWhatAndDoesNothing) {
   Sleeper target;
   context_.processes["pipeline"] = target.pid();

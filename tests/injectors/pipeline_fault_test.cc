@@ -93,7 +93,7 @@ TEST_F(PipelineFaultTest, BadParametersAndWrongTokensAreRefused) {
   EXPECT_NE(fault.status().message().find("the pipeline refused it"), std::string::npos);
   context_.pipeline_grpc = "10.0.0.1:50051";
   EXPECT_NE(StartInjection("exporter-down", nlohmann::json::object(), context_).status().message().find(
-                "not on loopback"),
+                "not on loopback and not among the drill's allowed hosts"),
             std::string::npos);
   EXPECT_TRUE(journal_->OpenFaults()->empty()) << "a refused fault leaves no open row";
 }

@@ -15,6 +15,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "firedrill/core/clock.h"
 #include "firedrill/core/status.h"
@@ -27,6 +28,10 @@ struct BlastRadius {
   std::uint64_t max_disk_bytes = 1ULL << 30;    // a disk fill's area, at most
   std::uint64_t max_memory_bytes = 1ULL << 30;  // a host memory hog, at most
   int max_cpu_threads = 64;
+  // Faults this Firedrill may have running at once (open journal rows).
+  int max_concurrent_faults = 4;
+  // Hosts other than loopback that faults may target, each named explicitly.
+  std::vector<std::string> allowed_hosts;
   bool dry_run = false;  // say what would be done; do nothing
 };
 
