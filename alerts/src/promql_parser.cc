@@ -1120,9 +1120,79 @@ std::string PositionPrefix(std::string_view text, int position) {
 
 }  // namespace
 
+namespace {
+
+// What Go's regexp/syntax refuses and ECMAScript accepts: a repetition of a
+// repetition ("c++", "a*{2}"; a single lazy "?" after one is fine) and
+// counts over 1000. Prometheus rejects such patterns, and std::regex's
+// backtracking can take exponential time on them.
+bool BreaksRe2Repetition(const std::string& pattern) {
+  bool after_repeat = false;
+  bool lazy_taken = false;
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    const char c = pattern[i];
+    if (c == '\\') {
+      ++i;
+      after_repeat = false;
+      continue;
+    }
+    if (c == '[') {  // a class: skip to its end; a leading ']' or '^]' is a member
+      std::size_t j = i + 1;
+      if (j < pattern.size() && pattern[j] == '^') ++j;
+      if (j < pattern.size() && pattern[j] == ']') ++j;
+      while (j < pattern.size() && pattern[j] != ']') j += pattern[j] == '\\' ? 2 : 1;
+      i = j;
+      after_repeat = false;
+      continue;
+    }
+    std::size_t end = i;
+    bool repeat = c == '*' || c == '+' || c == '?';
+    if (c == '{') {  // {n}, {n,} or {n,m}; anything else is a literal brace
+      std::size_t j = i + 1;
+      std::string first, second;
+      bool comma = false;
+      while (j < pattern.size() && (std::isdigit(static_cast<unsigned char>(pattern[j])) || (pattern[j] == ',' && !comma))) {
+        if (pattern[j] == ',') {
+          comma = true;
+        } else {
+          (comma ? second : first) += pattern[j];
+        }
+        ++j;
+      }
+      if (j < pattern.size() && pattern[j] == '}' && !first.empty()) {
+        if (first.size() > 4 || std::stoi(first) > 1000 || second.size() > 4 || (!second.empty() && std::stoi(second) > 1000)) {
+          return true;
+        }
+        repeat = true;
+        end = j;
+      }
+    }
+    if (!repeat) {
+      after_repeat = false;
+      continue;
+    }
+    if (after_repeat) {
+      if (c == '?' && !lazy_taken) {
+        lazy_taken = true;  // "*?": the lazy form
+        continue;
+      }
+      return true;
+    }
+    // A "?" right after "(" opens a group flag, "(?i)" or "(?:", not a repeat.
+    if (c == '?' && i > 0 && pattern[i - 1] == '(') continue;
+    after_repeat = true;
+    lazy_taken = false;
+    i = end;
+  }
+  return false;
+}
+
+}  // namespace
+
 std::shared_ptr<const std::regex> CompileAnchoredRegex(const std::string& pattern) {
   // Prometheus regexes are RE2 and fully anchored; std::regex's ECMAScript
   // grammar shares the common subset. A leading (?i) becomes the icase flag.
+  if (BreaksRe2Repetition(pattern)) return nullptr;
   std::string body = pattern;
   auto flags = std::regex::ECMAScript | std::regex::optimize;
   if (body.rfind("(?i)", 0) == 0) {

@@ -132,6 +132,13 @@ TEST_F(PromqlTest, SetsWithDuplicateLabelSetsAfterDroppingTheNameAreErrors) {
             "error: vector cannot contain metrics with the same labelset");
 }
 
+TEST(PromqlParse, AcceptsTheRepetitionsRe2Accepts) {
+  for (const char* pattern : {"a*?", "a+?b", "(?i)abc", "[*+]+", "a\\\\++", "x{2,3}?", "(a+)+", "(?:ab)*c", "a{1000}"}) {
+    const std::string text = std::string("x{a=~\"") + pattern + "\"}";
+    EXPECT_TRUE(Parse(text).ok()) << text << ": " << Parse(text).status();
+  }
+}
+
 TEST(PromqlParse, ErrorsNameLineAndColumn) {
   struct Case {
     std::string text;
@@ -148,6 +155,12 @@ TEST(PromqlParse, ErrorsNameLineAndColumn) {
       {"x[5m", "1:5: parse error: unexpected end of input, expected \"]\""},
       {"nosuchfn(x)", "1:1: parse error: unknown function with name \"nosuchfn\""},
       {"x{a=~\"(\"}", "1:6: parse error: invalid regular expression \"(\""},
+      // RE2 (Prometheus) refuses nested repetition; std::regex would backtrack
+      // exponentially on it (found by promql_fuzzer).
+      {"x{a=~\"b|c+++*\"}", "1:6: parse error: invalid regular expression \"b|c+++*\""},
+      {"x{a=~\"a**\"}", "1:6: parse error: invalid regular expression \"a**\""},
+      {"x{a=~\"a{2}{3}\"}", "1:6: parse error: invalid regular expression \"a{2}{3}\""},
+      {"x{a=~\"a{1001}\"}", "1:6: parse error: invalid regular expression \"a{1001}\""},
       {"x +\n  * y", "2:3: parse error: unexpected operator"},
       {"", "1:1: parse error: no expression found in input"},
       {"1.2.3", "1:1: parse error: bad number or duration syntax: \"1.2.3\""},
