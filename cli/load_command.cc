@@ -327,6 +327,12 @@ int RunRequests(const LoadCommandOptions& options, std::vector<LoadPhase> phases
     std::cerr << "firedrill load: --timeout: " << timeout.status().message() << '\n';
     return kExitUsage;
   }
+  auto max_lag = ParseDuration(options.max_lag);
+  if (!max_lag.ok() || *max_lag <= Duration::zero()) {
+    std::cerr << "firedrill load: --max-lag " << options.max_lag << ": "
+              << (max_lag.ok() ? std::string("must be positive") : std::string(max_lag.status().message())) << '\n';
+    return kExitUsage;
+  }
   const std::optional<std::string> grpc = GrpcTarget(options.target);
   if (grpc && options.grpc_method.empty()) {
     std::cerr << "firedrill load: a grpc:// target needs --grpc-method /package.Service/Method (and --body-file "
@@ -408,6 +414,7 @@ int RunRequests(const LoadCommandOptions& options, std::vector<LoadPhase> phases
       std::cerr << "firedrill load: " << report.status().message() << '\n';
       return usage ? kExitUsage : kExitHarness;
     }
+    report->Judge(*max_lag);
     all_valid = all_valid && report->valid;
     nlohmann::json entry = report->ToJson();
     entry["phase"] = phase.name;
@@ -670,6 +677,10 @@ CLI::App* AddLoadCommand(CLI::App& app, LoadCommandOptions& options) {
   load->add_option("--grpc-method", options.grpc_method,
                    "for a grpc:// target without --jobs: the full method name, e.g. /hsof.v1.Pipeline/GetJob; the "
                    "request is --body-file's bytes");
+  load->add_option("--max-lag", options.max_lag,
+                   "the generator's schedule lag (p99) past which the run is INVALID; raise it on a shared, noisy "
+                   "machine")
+      ->capture_default_str();
   load->add_option("-o,--out", options.out_dir, "write load-summary.json (with the histograms) here");
   load->add_flag("--json", options.json, "print the JSON summary on stdout instead of the table");
   load->add_option("--progress", options.progress, "live progress line on stderr: auto (on a terminal), always, never")

@@ -26,6 +26,7 @@ struct LoadCommandOptions {
   std::string body;
   std::string body_file;
   std::string timeout = "10s";
+  std::string max_lag = "10ms";
   std::uint64_t seed = 1;
   bool jobs = false;
   std::string ledger;  // --jobs: the ledger file (default OUT/ledger.jsonl)

@@ -55,7 +55,7 @@ double LoadReport::achieved_rate() const {
   return seconds > 0 ? static_cast<double>(answered) / seconds : 0;
 }
 
-void LoadReport::Judge() {
+void LoadReport::Judge(Duration max_schedule_lag) {
   invalid_reasons.clear();
   const double seconds = std::chrono::duration<double>(elapsed).count();
   if (seconds > 0 && threads > 0) {
@@ -71,9 +71,9 @@ void LoadReport::Judge() {
   }
   if (schedule_lag.count() > 0) {
     const std::int64_t lag = schedule_lag.ValueAtQuantile(0.99);
-    if (lag > kMaxScheduleLagP99.count()) {
+    if (lag > max_schedule_lag.count()) {
       invalid_reasons.push_back("the generator sent late: schedule lag p99 " + Milliseconds(lag) + " (limit " +
-                                Milliseconds(kMaxScheduleLagP99.count()) +
+                                Milliseconds(max_schedule_lag.count()) +
                                 "), so its latency figures include its own delay");
     }
   }

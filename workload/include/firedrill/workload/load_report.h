@@ -20,6 +20,10 @@
 
 namespace firedrill::workload {
 
+// Limits Judge applies.
+inline constexpr double kMaxGeneratorBusyShare = 0.9;        // of one core per thread
+inline constexpr Duration kMaxScheduleLagP99 = std::chrono::milliseconds(10);
+
 struct LoadReport {
   std::string target;     // URL or host:port
   std::string transport;  // "http1-native", "curl", "grpc"
@@ -56,8 +60,10 @@ struct LoadReport {
   double achieved_rate() const;  // answered / elapsed
   // Marks the run invalid where the generator was the bottleneck: its
   // threads were busy most of the run, or its schedule lag grew past what a
-  // latency figure can carry, or it could not send what was scheduled.
-  void Judge();
+  // latency figure can carry (`max_schedule_lag`, at p99), or it could not
+  // send what was scheduled. Judging again with another limit replaces the
+  // verdict.
+  void Judge(Duration max_schedule_lag = kMaxScheduleLagP99);
   nlohmann::json ToJson() const;  // histograms in LatencyHistogram's JSON form
   std::string Summary() const;    // a short human table
 };
@@ -70,9 +76,5 @@ Status CheckLoadTarget(std::string_view target, std::string_view host, bool allo
 // CPU time (user + system) the calling thread has used, for the generator's
 // own cost in a report.
 double ThreadCpuSeconds();
-
-// Limits Judge applies.
-inline constexpr double kMaxGeneratorBusyShare = 0.9;        // of one core per thread
-inline constexpr Duration kMaxScheduleLagP99 = std::chrono::milliseconds(10);
 
 }  // namespace firedrill::workload
