@@ -202,10 +202,12 @@ int Recover(const std::string& journal_path, bool json) {
   if (json) {
     nlohmann::ordered_json out{{"journal", journal_path},
                                {"undone", nlohmann::ordered_json::array()},
+                               {"already_over", nlohmann::ordered_json::array()},
                                {"left_to_owner", nlohmann::ordered_json::array()},
                                {"lapsing", nlohmann::ordered_json::array()},
                                {"failures", report->failures}};
     for (const auto& record : report->undone) out["undone"].push_back(describe(record));
+    for (const auto& record : report->already_over) out["already_over"].push_back(describe(record));
     for (const auto& record : report->left_to_owner) out["left_to_owner"].push_back(describe(record));
     for (const auto& record : report->lapsing) out["lapsing"].push_back(describe(record));
     std::cout << out.dump(2) << '\n';
@@ -224,7 +226,13 @@ int Recover(const std::string& journal_path, bool json) {
     }
     if (report->undone.empty() && report->left_to_owner.empty() && report->lapsing.empty() &&
         report->failures.empty()) {
-      std::cout << "nothing to undo in " << journal_path << '\n';
+      std::cout << "nothing to undo in " << journal_path;
+      if (!report->already_over.empty()) {
+        std::cout << " (closed " << report->already_over.size()
+                  << " journal row(s) whose faults were already over: undone by their guardians, or ended with "
+                     "the Firedrill that ran them)";
+      }
+      std::cout << '\n';
     }
   }
   for (const std::string& failure : report->failures) std::cerr << "firedrill recover: could not undo " << failure << '\n';

@@ -570,6 +570,90 @@ Result<std::unique_ptr<Injection>> StartPipelineFault(const std::string& kind, c
       new PipelineFault(id, kind, lease.id(), lease.effect(), std::move(stub), context));
 }
 
+// Network faults act in a proxy this process runs, so they end with it; the
+// journal row is the record, the proxy's own lease the end.
+class NetworkInjection final : public Injection {
+ public:
+  NetworkInjection(std::string id, std::string what, TcpProxy& proxy, InjectionContext& context)
+      : Injection(std::move(id), "network"),
+        what_(std::move(what)),
+        proxy_(proxy),
+        journal_(*context.journal),
+        clock_(*context.clock),
+        ttl_(context.ttl) {}
+  ~NetworkInjection() override { (void)Stop(); }
+
+  std::string Describe() const override { return what_; }
+  Status Renew() override {
+    if (stopped_) return Status();
+    FD_RETURN_IF_ERROR(proxy_.Renew(ttl_));
+    return journal_.Renew(id(), WallMillis(clock_) + std::chrono::duration_cast<std::chrono::milliseconds>(ttl_).count());
+  }
+  Status Stop() override {
+    if (stopped_) return Status();
+    stopped_ = true;
+    proxy_.ClearFault();
+    return journal_.End(id(), "stopped", WallMillis(clock_));
+  }
+
+ private:
+  std::string what_;
+  TcpProxy& proxy_;
+  Journal& journal_;
+  Clock& clock_;
+  Duration ttl_;
+  bool stopped_ = false;
+};
+
+Result<std::unique_ptr<Injection>> NetworkFaultInjection(const nlohmann::json& fields, InjectionContext& context) {
+  const std::string endpoint = Text(fields, "endpoint");
+  const auto found = context.proxies.find(endpoint);
+  if (found == context.proxies.end() || found->second == nullptr) {
+    return Invalid("network", "no proxy in front of the target's " + endpoint +
+                                  " listener: the drill must send that traffic through Firedrill's proxy");
+  }
+  TcpProxy& proxy = *found->second;
+  FD_RETURN_IF_ERROR(CheckFaultTarget("network", proxy.upstream(), context.limits));
+  NetworkFault fault;
+  std::string effects;
+  for (const auto& [key, delay] : {std::pair{"latency", &fault.latency}, {"jitter", &fault.jitter}}) {
+    if (!fields.contains(key)) continue;
+    Result<Duration> parsed = ParseDuration(Text(fields, key));
+    if (!parsed.ok()) return Invalid("network", std::string(key) + ": " + parsed.status().message());
+    *delay = *parsed;
+    effects += std::string(effects.empty() ? "" : ", ") + key + " " + Text(fields, key);
+  }
+  if (fields.contains("bandwidth")) {
+    Result<std::uint64_t> parsed = ParseSize(Text(fields, "bandwidth"));
+    if (!parsed.ok() || *parsed == 0) {
+      return Invalid("network", "bandwidth: " + (parsed.ok() ? std::string("must be positive") : parsed.status().message()));
+    }
+    fault.bandwidth = *parsed;
+    effects += (effects.empty() ? "" : ", ") + FormatSize(*parsed) + "/s each way";
+  }
+  for (const auto& [key, share] : {std::pair{"reset", &fault.reset}, {"blackhole", &fault.blackhole}, {"share", &fault.share}}) {
+    if (!fields.contains(key)) continue;
+    Result<double> parsed = ParseRatio(Text(fields, key));
+    if (!parsed.ok()) return Invalid("network", std::string(key) + ": " + parsed.status().message());
+    *share = *parsed;
+  }
+  if (fault.reset > 0) effects += (effects.empty() ? "" : ", ") + FormatRatio(fault.reset) + " reset";
+  if (fault.blackhole > 0) effects += (effects.empty() ? "" : ", ") + FormatRatio(fault.blackhole) + " blackholed";
+  if (effects.empty()) return Invalid("network", "give at least one of latency, jitter, bandwidth, reset, blackhole");
+  FD_RETURN_IF_ERROR(CheckNetworkFault(fault));
+  if (proxy.Stats().fault_active) return Invalid("network", "the " + endpoint + " proxy already carries a network fault");
+  const std::string target = endpoint + " via proxy " + proxy.address() + " -> " + proxy.upstream();
+  const std::string what = "network: " + effects + " on " + FormatRatio(fault.share) + " of connections to " + target;
+  if (context.limits.dry_run) return std::unique_ptr<Injection>(new DryRun("dry-run", "network", what));
+  const std::string id = NewId("network", *context.clock);
+  FD_RETURN_IF_ERROR(context.journal->Begin(Record(id, "network", target, UndoNothing(), context)));
+  if (Status set = proxy.SetFault(fault, context.ttl); !set.ok()) {
+    (void)context.journal->End(id, "failed: " + set.message(), WallMillis(*context.clock));
+    return set;
+  }
+  return std::unique_ptr<Injection>(new NetworkInjection(id, what, proxy, context));
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Injection>> StartInjection(const std::string& kind, const nlohmann::json& fields,
@@ -583,6 +667,7 @@ Result<std::unique_ptr<Injection>> StartInjection(const std::string& kind, const
   if (kind == "cpu-hog") return CpuHogInjection(fields, context);
   if (kind == "host-memory-hog") return HostMemoryHogInjection(fields, context);
   if (kind == "disk-fill") return DiskFill(fields, context);
+  if (kind == "network") return NetworkFaultInjection(fields, context);
   if (IsPipelineFault(kind)) return StartPipelineFault(kind, fields, context);
   return FD_STATUS(StatusCode::kUnimplemented, "injector " + kind + " is catalogued but not runnable in this build yet");
 }

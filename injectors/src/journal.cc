@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 
 namespace firedrill::injectors {
 namespace {
@@ -78,7 +79,7 @@ Status Journal::Execute(const std::string& sql) const {
 }
 
 Status Journal::Begin(const FaultRecord& record) {
-  std::lock_guard lock(mutex_);
+  std::unique_lock lock(mutex_);
   Statement insert(db_,
                    "INSERT INTO faults (id, kind, target, undo, owner_pid, owner_start_ticks, started_ms, "
                    "lease_until_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
@@ -91,6 +92,13 @@ Status Journal::Begin(const FaultRecord& record) {
   insert.Integer(7, record.started_ms);
   insert.Integer(8, record.lease_until_ms);
   if (sqlite3_step(insert.get()) != SQLITE_DONE) return SqliteError(db_, "recording fault " + record.id);
+  lock.unlock();
+  if (listener_) {
+    FaultRecord begun = record;
+    begun.ended_ms = 0;
+    begun.outcome.clear();
+    listener_(begun);
+  }
   return Status();
 }
 
@@ -104,12 +112,36 @@ Status Journal::Renew(const std::string& id, std::int64_t lease_until_ms) {
 }
 
 Status Journal::End(const std::string& id, const std::string& outcome, std::int64_t ended_ms) {
-  std::lock_guard lock(mutex_);
-  Statement update(db_, "UPDATE faults SET ended_ms = ?, outcome = ? WHERE id = ? AND ended_ms = 0");
+  std::unique_lock lock(mutex_);
+  // RETURNING names the row only when this call ended it, so a listener
+  // hears each end once.
+  Statement update(db_,
+                   "UPDATE faults SET ended_ms = ?, outcome = ? WHERE id = ? AND ended_ms = 0 "
+                   "RETURNING kind, target, owner_pid, started_ms, lease_until_ms");
   update.Integer(1, std::max<std::int64_t>(ended_ms, 1));  // 0 means open
   update.Text(2, outcome);
   update.Text(3, id);
-  if (sqlite3_step(update.get()) != SQLITE_DONE) return SqliteError(db_, "ending fault " + id);
+  int step = sqlite3_step(update.get());
+  std::optional<FaultRecord> ended;
+  if (step == SQLITE_ROW) {
+    const auto text = [&](int column) {
+      const unsigned char* value = sqlite3_column_text(update.get(), column);
+      return value != nullptr ? std::string(reinterpret_cast<const char*>(value)) : std::string();
+    };
+    ended.emplace();
+    ended->id = id;
+    ended->kind = text(0);
+    ended->target = text(1);
+    ended->owner_pid = sqlite3_column_int64(update.get(), 2);
+    ended->started_ms = sqlite3_column_int64(update.get(), 3);
+    ended->lease_until_ms = sqlite3_column_int64(update.get(), 4);
+    ended->ended_ms = std::max<std::int64_t>(ended_ms, 1);
+    ended->outcome = outcome;
+    step = sqlite3_step(update.get());
+  }
+  if (step != SQLITE_DONE) return SqliteError(db_, "ending fault " + id);
+  lock.unlock();
+  if (ended && listener_) listener_(*ended);
   return Status();
 }
 

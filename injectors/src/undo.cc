@@ -104,6 +104,18 @@ void Carry(const PlainUndo& undo) {
   }
 }
 
+// Whether the fault an undo step takes back is still there: a process still
+// stopped, a fill file still on disk. A guardian that already acted, or a
+// fault that ended with its owner, leaves nothing for recover to do.
+bool StillNeeded(const PlainUndo& undo) {
+  if (undo.kind == PlainUndo::kRemove) return access(undo.path, F_OK) == 0;
+  if (undo.kind != PlainUndo::kSignal) return false;
+  char state = 0;
+  std::uint64_t start = 0;
+  if (!ReadStat(undo.pid, &state, &start) || start != undo.start_ticks || state == 'Z') return false;
+  return undo.signal != SIGCONT || state == 'T';
+}
+
 extern "C" void WakeGuardian(int) {}
 
 volatile sig_atomic_t guardian_terminated = 0;
@@ -226,6 +238,11 @@ Result<RecoverReport> Recover(Journal& journal, std::int64_t now_ms) {
     // when its lease is.
     if (record.undo.is_object() && record.undo.contains("lapses") && record.lease_until_ms > now_ms) {
       report.lapsing.push_back(record);
+      continue;
+    }
+    if (Result<PlainUndo> plain = Flatten(record.undo); plain.ok() && !StillNeeded(*plain)) {
+      FD_RETURN_IF_ERROR(journal.End(record.id, "already over (its guardian or its owner's end undid it)", now_ms));
+      report.already_over.push_back(record);
       continue;
     }
     const Status undone = RunUndo(record.undo);

@@ -11,6 +11,9 @@
 #include <fstream>
 #include <thread>
 
+#include <prometheus/text_serializer.h>
+
+#include "firedrill/injectors/fault_metrics.h"
 #include "firedrill/injectors/journal.h"
 #include "firedrill/injectors/undo.h"
 
@@ -155,12 +158,32 @@ TEST_F(InjectionTest, RecoverSurvivesBadRowsAndWaitsOutLapsingLeases) {
   EXPECT_TRUE(fs::exists(dir_ / "precious.txt")) << "recover removes only what a disk fill wrote";
   ASSERT_EQ(report->lapsing.size(), 1u);
   EXPECT_EQ(report->lapsing[0].id, "lapsing");
+  EXPECT_TRUE(report->undone.empty());
+  ASSERT_EQ(report->already_over.size(), 1u);
+  EXPECT_EQ(report->already_over[0].id, "lapsed");
+}
+
+// No guardian acted (it was killed too): recover itself resumes the process.
+TEST_F(InjectionTest, RecoverResumesAProcessItsGuardianDidNot) {
+  Sleeper target;
+  ASSERT_EQ(kill(target.pid(), SIGSTOP), 0);
+  EXPECT_TRUE(target.WaitForChange());
+  FaultRecord paused;
+  paused.id = "paused";
+  paused.kind = "process-pause";
+  paused.target = "pid " + std::to_string(target.pid());
+  paused.undo = UndoSignal(*IdentifyProcess(target.pid()), SIGCONT);
+  paused.owner_pid = 0;  // an owner long gone
+  ASSERT_TRUE(journal_->Begin(paused).ok());
+  auto report = Recover(*journal_, Now());
+  ASSERT_TRUE(report.ok()) << report.status();
   ASSERT_EQ(report->undone.size(), 1u);
-  EXPECT_EQ(report->undone[0].id, "lapsed");
+  EXPECT_FALSE(target.WaitForChange());
+  EXPECT_TRUE(journal_->OpenFaults()->empty());
 }
 
 // The owner is SIGKILLed mid-fault: its guardian resumes the process, and
-// recover finds the journal row, undoes (harmlessly, again) and closes it.
+// recover finds the journal row with nothing left to undo, and closes it.
 TEST_F(InjectionTest, AKilledOwnerLeavesNothingPaused) {
   Sleeper target;
   int ready[2];
@@ -195,12 +218,13 @@ TEST_F(InjectionTest, AKilledOwnerLeavesNothingPaused) {
   EXPECT_EQ((*open)[0].owner_pid, owner);
   auto report = Recover(*journal_, Now());
   ASSERT_TRUE(report.ok()) << report.status();
-  EXPECT_EQ(report->undone.size(), 1u);
+  EXPECT_TRUE(report->undone.empty());
+  EXPECT_EQ(report->already_over.size(), 1u);
   EXPECT_TRUE(report->failures.empty());
   EXPECT_NE(ProcessState(target.pid()), 'T');
   auto again = Recover(*journal_, Now());
   ASSERT_TRUE(again.ok());
-  EXPECT_TRUE(again->undone.empty()) << "recover is safe to run twice";
+  EXPECT_TRUE(again->undone.empty() && again->already_over.empty()) << "recover is safe to run twice";
 }
 
 TEST_F(InjectionTest, RecoverLeavesALiveOwnersFaultsAndSkipsReusedPids) {
@@ -223,9 +247,12 @@ TEST_F(InjectionTest, RecoverLeavesALiveOwnersFaultsAndSkipsReusedPids) {
   ASSERT_TRUE(journal_->Begin(stale).ok());
   auto report = Recover(*journal_, Now());
   ASSERT_TRUE(report.ok());
-  ASSERT_EQ(report->undone.size(), 2u);
-  EXPECT_EQ(report->undone[0].id, "reused");
-  EXPECT_EQ(report->undone[1].id, "stale");  // and this test is still alive: the pid was not ours
+  // Neither had anything left to do: "reused" left nothing behind, and
+  // "stale" names a process that is not this one (this test still lives).
+  EXPECT_TRUE(report->undone.empty());
+  ASSERT_EQ(report->already_over.size(), 2u);
+  EXPECT_EQ(report->already_over[0].id, "reused");
+  EXPECT_EQ(report->already_over[1].id, "stale");
   ASSERT_EQ(report->left_to_owner.size(), 1u);
 }
 
@@ -258,8 +285,10 @@ TEST_F(InjectionTest, UnsafeOrWrongSpecsAreRefusedBeforeAnythingStarts) {
             "process-pause: process \"database\" is not one this drill started or was given (known: pipeline)");
   auto hog = StartInjection("cpu-hog", {{"threads", "9999"}}, context_);
   EXPECT_EQ(hog.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(StartInjection("network", {{"endpoint", "http"}}, context_).status().code(),
-            StatusCode::kUnimplemented);
+  auto network = StartInjection("network", {{"endpoint", "http"}, {"latency", "1s"}}, context_);
+  EXPECT_EQ(network.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(network.status().message().find("no proxy in front of the target's http listener"), std::string::npos)
+      << network.status();
   EXPECT_TRUE(journal_->All()->empty()) << "nothing was journalled, since nothing started";
 }
 
@@ -351,6 +380,47 @@ TEST_F(InjectionTest, CpuHogBurnsUntilStopped) {
                      static_cast<double>(after.ru_utime.tv_usec - before.ru_utime.tv_usec) * 1e-6;
   EXPECT_GT(cpu, 0.1) << "one thread busy for 0.3 s";
   EXPECT_TRUE(journal_->OpenFaults()->empty());
+}
+
+}  // namespace
+}  // namespace firedrill::injectors
+
+namespace firedrill::injectors {
+namespace {
+
+// The journal's listener feeds Firedrill's fault metrics and the event
+// timeline: a fault shows as active while it runs, and its end is counted
+// by outcome.
+TEST_F(InjectionTest, FaultsShowInMetricsAndTheTimelineWhileTheyRun) {
+  prometheus::Registry registry;
+  FaultMetrics metrics(registry);
+  std::vector<FaultRecord> timeline;
+  journal_->SetListener([&](const FaultRecord& record) {
+    metrics.Record(record);
+    timeline.push_back(record);
+  });
+  const auto exposition = [&] { return prometheus::TextSerializer().Serialize(registry.Collect()); };
+  auto hog = StartInjection("cpu-hog", {{"threads", "1"}, {"duty", "10%"}}, context_);
+  ASSERT_TRUE(hog.ok()) << hog.status();
+  EXPECT_NE(exposition().find("firedrill_fault_active{kind=\"cpu-hog\",target=\"this process\"} 1"), std::string::npos)
+      << exposition();
+  ASSERT_TRUE((*hog)->Stop().ok());
+  ASSERT_TRUE((*hog)->Stop().ok());  // idempotent: one end, heard once
+  const std::string after = exposition();
+  EXPECT_NE(after.find("firedrill_fault_active{kind=\"cpu-hog\",target=\"this process\"} 0"), std::string::npos) << after;
+  EXPECT_NE(after.find("firedrill_faults_started_total{kind=\"cpu-hog\"} 1"), std::string::npos) << after;
+  EXPECT_NE(after.find("firedrill_faults_ended_total{kind=\"cpu-hog\",outcome=\"stopped\"} 1"), std::string::npos)
+      << after;
+  ASSERT_EQ(timeline.size(), 2u);
+  EXPECT_EQ(timeline[0].id, timeline[1].id);
+  EXPECT_EQ(timeline[0].ended_ms, 0);
+  EXPECT_EQ(timeline[1].outcome, "stopped");
+  EXPECT_GE(timeline[1].ended_ms, timeline[0].started_ms);
+  // A spec refused before anything starts leaves no row, so no event.
+  EXPECT_FALSE(StartInjection("cpu-hog", {{"threads", "0"}}, context_).ok());
+  EXPECT_EQ(timeline.size(), 2u);
+  EXPECT_EQ(OutcomeLabel("failed: SIGSTOP pid 3: No such process"), "failed");
+  EXPECT_EQ(OutcomeLabel("stopped by its guardian"), "stopped");
 }
 
 }  // namespace

@@ -84,6 +84,38 @@ TEST_F(PipelineFaultTest, DatabaseUnavailableRefusesSubmissionsUntilStopped) {
   EXPECT_EQ(submit("after"), 202);
 }
 
+// A network fault on the pipeline's HTTP API, through the proxy in front of
+// it: a health check through the proxy slows by the added latency, and is
+// quick again once the fault stops.
+TEST_F(PipelineFaultTest, NetworkLatencyOnTheHttpApiUntilStopped) {
+  auto proxy = TcpProxy::Start("127.0.0.1:" + std::to_string(pipeline_->ports["http"].get<int>()), 1, clock_);
+  ASSERT_TRUE(proxy.ok()) << proxy.status();
+  context_.proxies["http"] = proxy->get();
+  const std::string health = "http://" + (*proxy)->address() + "/health";
+  const auto timed_health = [&] {
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(HttpCall("GET", health).status, 200);
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  timed_health();
+  auto fault = StartInjection("network", {{"endpoint", "http"}, {"latency", "200ms"}}, context_);
+  ASSERT_TRUE(fault.ok()) << fault.status();
+  EXPECT_NE((*fault)->Describe().find("latency 200ms"), std::string::npos) << (*fault)->Describe();
+  EXPECT_EQ(journal_->OpenFaults()->size(), 1u);
+  // A new connection: a round trip for the request and its answer.
+  EXPECT_GE(timed_health(), 0.4);
+  EXPECT_EQ(StartInjection("network", {{"endpoint", "http"}, {"reset", "10%"}}, context_).status().code(),
+            StatusCode::kInvalidArgument)
+      << "one network fault per proxy at a time";
+  ASSERT_TRUE((*fault)->Renew().ok());
+  ASSERT_TRUE((*fault)->Stop().ok());
+  EXPECT_LT(timed_health(), 0.2);
+  EXPECT_TRUE(journal_->OpenFaults()->empty());
+  EXPECT_EQ(StartInjection("network", {{"endpoint", "grpc"}, {"latency", "1s"}}, context_).status().code(),
+            StatusCode::kInvalidArgument)
+      << "no proxy in front of the gRPC listener";
+}
+
 TEST_F(PipelineFaultTest, BadParametersAndWrongTokensAreRefused) {
   auto fault = StartInjection("stage-stall", {{"stage", "9"}}, context_);
   EXPECT_EQ(fault.status().code(), StatusCode::kInvalidArgument) << fault.status();

@@ -20,6 +20,7 @@
 #include "firedrill/core/clock.h"
 #include "firedrill/core/status.h"
 #include "firedrill/injectors/journal.h"
+#include "firedrill/injectors/tcp_proxy.h"
 
 namespace firedrill::injectors {
 
@@ -46,6 +47,9 @@ struct InjectionContext {
   // the in-process faults (stage-stall, database-unavailable, ...).
   std::string pipeline_grpc;
   std::string faults_token;
+  // Proxies the drill put in front of the target's listeners, by endpoint
+  // ("http", "grpc", "gpu-exporter"): network faults act through them.
+  std::map<std::string, TcpProxy*> proxies;
   BlastRadius limits;
   Duration ttl = std::chrono::seconds(30);  // the lease: lapses unless renewed
 };

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -56,6 +57,13 @@ class Journal {
   Result<std::vector<FaultRecord>> All() const;
   const std::string& path() const { return path_; }
 
+  // Hears every fault this Journal object begins (ended_ms == 0) and ends
+  // (ended_ms and outcome set), after the row is durable: the feed for
+  // Firedrill's fault metrics and the run's event timeline. Set it before
+  // faults start; it runs on the caller's thread, outside the journal's lock.
+  using Listener = std::function<void(const FaultRecord&)>;
+  void SetListener(Listener listener) { listener_ = std::move(listener); }
+
  private:
   Journal(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   Status Execute(const std::string& sql) const;
@@ -64,6 +72,7 @@ class Journal {
   mutable std::mutex mutex_;
   sqlite3* db_;
   std::string path_;
+  Listener listener_;
 };
 
 }  // namespace firedrill::injectors

@@ -47,6 +47,9 @@ Status RunUndo(const nlohmann::json& undo);
 // faults whose owner is gone (a live owner's faults are left to it).
 struct RecoverReport {
   std::vector<FaultRecord> undone;
+  // Open rows whose fault was already gone (a guardian undid it, or it
+  // ended with its owner): closed, with nothing to do.
+  std::vector<FaultRecord> already_over;
   std::vector<FaultRecord> left_to_owner;  // the owning Firedrill still runs
   std::vector<FaultRecord> lapsing;        // undone by the target when its lease ends (lease_until_ms)
   std::vector<std::string> failures;       // "id: why"
