@@ -19,6 +19,7 @@
 #include "firedrill/engine/plan.h"
 #include "firedrill/gpu/device.h"
 #include "firedrill/injectors/undo.h"
+#include "inject_command.h"
 #include "load_command.h"
 
 namespace {
@@ -396,6 +397,8 @@ int main(int argc, char** argv) {
 
   firedrill::cli::LoadCommandOptions load_options;
   auto* load = firedrill::cli::AddLoadCommand(app, load_options);
+  firedrill::cli::InjectCommandOptions inject_options;
+  auto* inject = firedrill::cli::AddInjectCommand(app, inject_options);
 
   try {
     app.parse(argc, argv);
@@ -425,6 +428,7 @@ int main(int argc, char** argv) {
     if (doctor->parsed()) return Doctor(logger, device);
     if (load->parsed()) return firedrill::cli::RunLoadCommand(load_options, logger);
     if (recover->parsed()) return Recover(journal_path, recover_json);
+    if (inject->parsed()) return firedrill::cli::RunInjectCommand(inject_options);
     if (rules_lint->parsed()) return RulesLint(lint_rule_files, lint_metrics, lint_job);
     if (rules_test->parsed()) {
       const auto outcome = firedrill::alerts::RunRulesTests(rules_test_files, rules_test_options,

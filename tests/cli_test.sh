@@ -25,7 +25,7 @@ trap 'rm -f /tmp/firedrill-cli-test.$$' EXIT
 
 check "--help exits 0" 0 "$firedrill" --help
 contains "--help shows examples" "Examples:"
-for sub in validate plan schema reference doctor load recover; do
+for sub in validate plan schema reference doctor load recover inject; do
   check "$sub --help exits 0" 0 "$firedrill" "$sub" --help
   contains "$sub --help shows an example" "  firedrill $sub"
 done
@@ -109,7 +109,30 @@ contains "recover names the fault" "undone: disk-fill on area (left-1, started b
 check "recover removed the fill" 1 test -e "$(dirname "$journal")/disk-fill/left-1.fill"
 check "recover twice finds nothing" 0 "$firedrill" recover --journal "$journal" --json
 contains "recover --json" '"undone": []'
-rm -rf "$(dirname "$journal")"
+check "inject refuses an unknown injector" 2 "$firedrill" inject no-such-fault --journal "$journal"
+contains "inject lists the injectors it knows" "known: gpu-memory-hog"
+check "inject refuses an unknown parameter" 2 "$firedrill" inject cpu-hog thread=2 --journal "$journal"
+contains "inject names the injector's parameters" "its parameters (threads (required), duty)"
+check "inject wants the required parameters" 2 "$firedrill" inject disk-fill share=50% --journal "$journal"
+check "inject refuses a fill over --max-disk" 2 "$firedrill" inject disk-fill share=50% areaSize=2GiB --max-disk 1GiB --journal "$journal"
+contains "inject names the cap" "over the drill's disk cap of 1GiB"
+check "inject --dry-run" 0 "$firedrill" inject disk-fill share=50% areaSize=8MiB --dry-run --journal "$journal"
+contains "inject --dry-run says what it would do" "dry run: would disk-fill: write 4MiB (50% of a 8MiB area)"
+check "inject runs a fault for its time" 0 "$firedrill" inject cpu-hog threads=1 duty=10% --for 200ms --journal "$journal"
+contains "inject says when it stopped" "stopped: cpu-hog"
+# SIGTERM ends a fault that runs until told: the fill is written, then removed.
+area=$(mktemp -d)
+"$firedrill" inject disk-fill share=50% areaSize=4MiB --drill-dir "$area" --journal "$journal" >/tmp/firedrill-cli-test.$$ 2>&1 &
+injector=$!
+for _ in $(seq 200); do ls "$area"/disk-fill/*.fill >/dev/null 2>&1 && break; sleep 0.02; done
+check "inject wrote the fill" 0 sh -c "ls $area/disk-fill/*.fill"
+kill -TERM $injector; wait $injector; status=$?
+if [ "$status" = 0 ]; then echo "ok: inject ends on SIGTERM with exit 0"; else
+  echo "FAIL: inject ends on SIGTERM: exit $status"; failures=$((failures + 1)); fi
+check "inject removed the fill on SIGTERM" 0 sh -c "! ls $area/disk-fill/*.fill"
+check "recover after inject finds nothing" 0 "$firedrill" recover --journal "$journal"
+contains "recover after inject: nothing to undo" "nothing to undo in $journal"
+rm -rf "$(dirname "$journal")" "$area"
 check "load --resume needs --jobs" 2 "$firedrill" load http://127.0.0.1:1 --resume ledger.jsonl
 check "load --jobs wants a pipeline address" 2 "$firedrill" load ftp://127.0.0.1:1 --jobs --rate 1/s
 data=$(mktemp -d)
