@@ -3,6 +3,7 @@
 
 #include "firedrill/core/units.h"
 #include "firedrill/gpu/device.h"
+#include "firedrill/gpu/shared_memory.h"
 #include "firedrill/gpu/telemetry.h"
 
 namespace firedrill::gpu {
@@ -11,8 +12,8 @@ namespace firedrill::gpu {
 // alive and return their bytes when freed.
 class DeviceArena final : public MemoryLedger {
  public:
-  DeviceArena(std::uint64_t budget, double fraction, SimulatedDevice* simulated)
-      : budget_(budget), fraction_(fraction), simulated_(simulated) {}
+  DeviceArena(std::uint64_t budget, double fraction, SimulatedDevice* simulated, SharedDeviceMemory* shared)
+      : budget_(budget), fraction_(fraction), simulated_(simulated), shared_(shared) {}
 
   Status Reserve(std::size_t bytes) {
     std::lock_guard lock(mutex_);
@@ -49,11 +50,13 @@ class DeviceArena final : public MemoryLedger {
   void Detach() {
     std::lock_guard lock(mutex_);
     simulated_ = nullptr;
+    shared_ = nullptr;
   }
 
  private:
   void Publish() {
     if (simulated_ != nullptr) simulated_->SetMemoryUsed(used_);
+    if (shared_ != nullptr) (void)shared_->Hold(used_);  // best effort: a record others read
   }
 
   mutable std::mutex mutex_;
@@ -61,6 +64,7 @@ class DeviceArena final : public MemoryLedger {
   double fraction_;
   std::uint64_t used_ = 0;
   SimulatedDevice* simulated_;
+  SharedDeviceMemory* shared_;
 };
 
 namespace {
@@ -81,16 +85,18 @@ Status CheckBatches(int limit) {
 
 }  // namespace
 
-Device::Device(DeviceInfo info, const DeviceOptions& options, Clock& clock)
+Device::Device(DeviceInfo info, const DeviceOptions& options, Clock& clock, std::unique_ptr<SharedDeviceMemory> shared)
     : info_(std::move(info)),
       clock_(clock),
       capacity_(info_.backend == Backend::kCuda ? info_.total_memory : options.host_device_memory),
+      shared_(std::move(shared)),
       max_batches_(options.max_concurrent_batches) {
   if (info_.backend == Backend::kSimulated) {
     simulated_ = std::make_unique<SimulatedDevice>(clock, ThermalModel{}, capacity_);
+    if (shared_ != nullptr) simulated_->SetMemoryHeldElsewhere([shared = shared_.get()] { return shared->HeldByOthers(); });
   }
   arena_ = std::make_shared<DeviceArena>(static_cast<std::uint64_t>(static_cast<double>(capacity_) * options.memory_fraction),
-                                         options.memory_fraction, simulated_.get());
+                                         options.memory_fraction, simulated_.get(), shared_.get());
 }
 
 Device::~Device() { arena_->Detach(); }
@@ -100,11 +106,28 @@ Result<std::unique_ptr<Device>> Device::Open(const DeviceOptions& options, Clock
   FD_RETURN_IF_ERROR(CheckBatches(options.max_concurrent_batches));
   FD_ASSIGN_OR_RETURN(DeviceInfo info, ProbeDevice(options.backend));
   LogDeviceChoice(logger, info);
-  return std::unique_ptr<Device>(new Device(std::move(info), options, clock));
+  // On a GPU the driver shares device memory between processes already.
+  std::unique_ptr<SharedDeviceMemory> shared;
+  if (!options.shared_memory_dir.empty() && info.backend != Backend::kCuda) {
+    FD_ASSIGN_OR_RETURN(shared, SharedDeviceMemory::Open(options.shared_memory_dir));
+  }
+  return std::unique_ptr<Device>(new Device(std::move(info), options, clock, std::move(shared)));
 }
 
 Result<DeviceBuffer> Device::Allocate(std::size_t bytes) {
   FD_RETURN_IF_ERROR(arena_->Reserve(bytes));
+  if (shared_ != nullptr) {
+    // What another process holds is not free here, whatever our budget says.
+    const std::uint64_t others = shared_->HeldByOthers();
+    const std::uint64_t mine = arena_->used();
+    if (mine > capacity_ || others > capacity_ - mine) {
+      arena_->Return(bytes);
+      return FD_STATUS(StatusCode::kResourceExhausted,
+                       "GPU out of memory: asked for " + FormatSize(bytes) + " while other processes hold " +
+                           FormatSize(others) + " of the device's " + FormatSize(capacity_) + " and this one " +
+                           FormatSize(mine - std::min<std::uint64_t>(mine, bytes)));
+    }
+  }
   Result<DeviceBuffer> buffer = DeviceBuffer::Allocate(info_.backend, bytes);
   if (!buffer.ok()) {
     arena_->Return(bytes);

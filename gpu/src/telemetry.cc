@@ -44,6 +44,11 @@ void SimulatedDevice::SetMemoryUsed(std::uint64_t bytes) {
   memory_used_ = std::min(bytes, memory_total_);
 }
 
+void SimulatedDevice::SetMemoryHeldElsewhere(std::function<std::uint64_t()> held) {
+  std::lock_guard lock(mutex_);
+  held_elsewhere_ = std::move(held);
+}
+
 void SimulatedDevice::SetCoolingLoss(double factor) {
   std::lock_guard lock(mutex_);
   AdvanceLocked();
@@ -95,7 +100,8 @@ Telemetry SimulatedDevice::Read() {
   t.shutdown_threshold_c = {model_.shutdown_c, s};
   t.max_operating_c = {model_.max_operating_c, s};
   t.utilization_percent = {utilization_ * 100, s};
-  t.memory_used_bytes = {static_cast<double>(memory_used_), s};
+  const std::uint64_t elsewhere = held_elsewhere_ ? held_elsewhere_() : 0;
+  t.memory_used_bytes = {static_cast<double>(std::min(memory_total_, memory_used_ + elsewhere)), s};
   t.memory_total_bytes = {static_cast<double>(memory_total_), s};
   t.power_watts = {model_.idle_power_w + (model_.max_power_w - model_.idle_power_w) * utilization_ * throttle, s};
   t.sm_clock_mhz = {model_.sm_clock_mhz * throttle, s};

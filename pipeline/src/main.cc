@@ -74,6 +74,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.01, 1.0));
   app.add_option("--device-memory", device_memory,
                  "memory the cpu and simulated devices have, e.g. 8GiB");
+  app.add_option("--shared-device-memory", options.shared_device_memory,
+                 "cpu and simulated devices: a folder where processes sharing the device record the memory "
+                 "they hold (Firedrill's GPU memory hog does), so it is not free here");
   app.add_option("--backup-interval", backup_interval, "time between scheduled backups, e.g. 1h");
   app.add_option("--backup-retention", options.backup_retention, "backups kept")
       ->check(CLI::Range(1, 1000));

@@ -160,6 +160,7 @@ Status PipelineService::Open() {
   device_options.memory_fraction = options_.gpu_memory_fraction;
   device_options.max_concurrent_batches = options_.max_concurrent_batches;
   device_options.host_device_memory = options_.host_device_memory;
+  device_options.shared_memory_dir = options_.shared_device_memory;
   FD_ASSIGN_OR_RETURN(device_, gpu::Device::Open(device_options, clock_, logger_));
   for (const char* reason : {"out_of_memory", "device_error"})
     metrics_.Counter("hsof_cpu_fallbacks_total", {{"reason", reason}});

@@ -1,9 +1,15 @@
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
 #include <future>
 #include <sstream>
 
 #include "firedrill/gpu/device.h"
+#include "firedrill/gpu/shared_memory.h"
 #include "firedrill/gpu/telemetry.h"
 
 namespace firedrill::gpu {
@@ -105,6 +111,73 @@ TEST_F(DeviceRuntimeTest, SimulatedDeviceReportsArenaMemoryAndThermalThrottle) {
   device->simulated()->SetCoolingLoss(5);
   clock_.Advance(3min);
   EXPECT_LT(device->throttle(), 1.0);
+}
+
+std::string FreshFolder(const std::string& name) {
+  const auto folder = std::filesystem::temp_directory_path() / (name + "-" + std::to_string(getpid()));
+  std::filesystem::remove_all(folder);
+  return folder.string();
+}
+
+// Holders in other processes count while they live; one SIGKILLed counts
+// for nothing, and its record goes.
+TEST(SharedDeviceMemoryTest, CountsLiveHoldersOnly) {
+  const std::string folder = FreshFolder("firedrill-shared-memory");
+  auto mine = SharedDeviceMemory::Open(folder);
+  auto other = SharedDeviceMemory::Open(folder);
+  ASSERT_TRUE(mine.ok() && other.ok());
+  ASSERT_TRUE((*other)->Hold(100).ok());
+  EXPECT_EQ((*mine)->HeldByOthers(), 100u);
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  const pid_t child = fork();
+  if (child == 0) {
+    auto held = SharedDeviceMemory::Open(folder);
+    const char ok = held.ok() && (*held)->Hold(1000).ok() ? 'y' : 'n';
+    (void)!write(ready[1], &ok, 1);
+    for (;;) pause();
+  }
+  char ok = 0;
+  ASSERT_EQ(read(ready[0], &ok, 1), 1);
+  ASSERT_EQ(ok, 'y');
+  EXPECT_EQ((*mine)->HeldByOthers(), 1100u);
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  EXPECT_EQ((*mine)->HeldByOthers(), 100u);
+  other->reset();
+  EXPECT_EQ((*mine)->HeldByOthers(), 0u);
+  mine->reset();
+  EXPECT_TRUE(std::filesystem::is_empty(folder));
+  close(ready[0]);
+  close(ready[1]);
+  std::filesystem::remove_all(folder);
+}
+
+// What another process holds is not free here, though the budget allows it,
+// and the simulated device's telemetry reports it as NVML would.
+TEST_F(DeviceRuntimeTest, MemoryAnotherProcessHoldsIsNotFree) {
+  const std::string folder = FreshFolder("firedrill-shared-device");
+  auto device = Open({.backend = BackendChoice::kSimulated, .memory_fraction = 0.9, .host_device_memory = 64 << 20,
+                      .shared_memory_dir = folder});
+  ASSERT_NE(device, nullptr);
+  auto hog = SharedDeviceMemory::Open(folder);
+  ASSERT_TRUE(hog.ok());
+  ASSERT_TRUE((*hog)->Hold(60 << 20).ok());
+  EXPECT_DOUBLE_EQ(device->simulated()->Read().memory_used_bytes.value, double(60 << 20));
+  auto refused = device->Allocate(8 << 20);
+  EXPECT_EQ(refused.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(refused.status().message().find("other processes hold 60MiB of the device's 64MiB"), std::string::npos)
+      << refused.status();
+  EXPECT_EQ(device->memory_used(), 0u) << "a refused allocation takes nothing";
+  ASSERT_TRUE((*hog)->Hold(0).ok());
+  auto buffer = device->Allocate(8 << 20);
+  EXPECT_TRUE(buffer.ok()) << buffer.status();
+  // The device's own holding is what the hog process sees.
+  EXPECT_EQ((*hog)->HeldByOthers(), std::uint64_t{8} << 20);
+  hog->reset();
+  buffer = Result<DeviceBuffer>(Status(StatusCode::kCancelled, "released"));
+  device.reset();
+  std::filesystem::remove_all(folder);
 }
 
 TEST_F(DeviceRuntimeTest, RejectsBadOptions) {

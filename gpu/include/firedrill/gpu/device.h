@@ -52,10 +52,15 @@ struct DeviceOptions {
   // Capacity the CPU and simulated backends pretend to have (their arena's
   // 100%); the simulated device reports it as memory total.
   std::uint64_t host_device_memory = std::uint64_t{16} << 30;
+  // CPU and simulated backends: a folder of SharedDeviceMemory records, so
+  // that memory another process holds there (a GPU memory hog) is not free
+  // here, as on a real GPU. Empty: this process has the device to itself.
+  std::string shared_memory_dir = {};
 };
 
 class SimulatedDevice;
 class DeviceArena;
+class SharedDeviceMemory;
 
 // One compute device for the pipeline: the backend chosen at start-up, a
 // memory arena with a hard budget, a limit on concurrent batches, and a
@@ -118,12 +123,13 @@ class Device {
   SimulatedDevice* simulated() { return simulated_.get(); }
 
  private:
-  Device(DeviceInfo info, const DeviceOptions& options, Clock& clock);
+  Device(DeviceInfo info, const DeviceOptions& options, Clock& clock, std::unique_ptr<SharedDeviceMemory> shared);
   void ReleaseBatch();
 
   const DeviceInfo info_;
   Clock& clock_;
   std::uint64_t capacity_;
+  std::unique_ptr<SharedDeviceMemory> shared_;  // before arena_, which points at it
   std::shared_ptr<DeviceArena> arena_;
   std::unique_ptr<SimulatedDevice> simulated_;
   mutable std::mutex mutex_;

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -87,6 +88,9 @@ class SimulatedDevice {
 
   void SetUtilization(double share);  // 0..1
   void SetMemoryUsed(std::uint64_t bytes);
+  // Memory other processes hold on this device (SharedDeviceMemory), read
+  // with each reading as NVML would report it.
+  void SetMemoryHeldElsewhere(std::function<std::uint64_t()> held);
   // Cooling fault: 1 is healthy cooling, 5 means the die sheds heat 5x worse.
   void SetCoolingLoss(double factor);
 
@@ -108,6 +112,7 @@ class SimulatedDevice {
   double utilization_ = 0;
   double cooling_loss_ = 1;
   std::uint64_t memory_used_ = 0;
+  std::function<std::uint64_t()> held_elsewhere_;
 };
 
 // NVML, loaded at run time with dlopen (the header is not installed on the

@@ -38,6 +38,10 @@ struct ServiceOptions {
   double gpu_memory_fraction = 0.9;
   // The arena's 100% on the CPU and simulated backends.
   std::uint64_t host_device_memory = std::uint64_t{8} << 30;
+  // cpu/simulated devices: the folder other processes' device memory is
+  // counted in (gpu::SharedDeviceMemory), so a GPU memory hog beside the
+  // pipeline takes memory from it as on a real GPU.
+  std::string shared_device_memory;
   std::uint64_t seed = 1;  // metamodel pretraining and stage 2
   Duration telemetry_interval = std::chrono::seconds(1);
   Duration backup_interval = std::chrono::hours(1);
