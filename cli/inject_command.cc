@@ -75,6 +75,14 @@ CLI::App* AddInjectCommand(CLI::App& app, InjectCommandOptions& options) {
                      "send the traffic to the address it prints");
   inject->add_option("--pipeline-grpc", options.pipeline_grpc,
                      "host:port of an hsof-pipeline started with --enable-faults (in-process faults)");
+  inject->add_option("--device", options.device, "GPU faults: auto, cuda, cpu or simulated")
+      ->check(CLI::IsMember({"auto", "cuda", "cpu", "simulated"}))
+      ->capture_default_str();
+  inject->add_option("--shared-device-memory", options.shared_device_memory,
+                     "GPU memory hog on a CPU-only machine: the folder the pipeline's --shared-device-memory names");
+  inject->add_option("--device-memory", options.device_memory,
+                     "GPU memory hog on a CPU-only machine: the device's memory (the pipeline's --device-memory)")
+      ->capture_default_str();
   inject->add_option("--faults-token-file", options.faults_token_file,
                      "a file holding the pipeline's Faults token (default: $HSOF_FAULTS_TOKEN)");
   inject->add_option("--max-memory", options.max_memory, "the most host memory a hog may take")->capture_default_str();
@@ -102,6 +110,7 @@ CLI::App* AddInjectCommand(CLI::App& app, InjectCommandOptions& options) {
       "  firedrill inject process-pause process=pipeline --process pipeline=4242 --for 10s\n"
       "  firedrill inject network endpoint=http latency=200ms jitter=50ms --proxy http=127.0.0.1:8080\n"
       "  firedrill inject exporter-down --pipeline-grpc 127.0.0.1:50051 --for 2m\n"
+      "  firedrill inject gpu-memory-hog share=80% --device cuda --for 5m\n"
       "  firedrill inject disk-fill share=90% areaSize=512MiB --dry-run");
   return inject;
 }
@@ -163,6 +172,11 @@ int RunInjectCommand(const InjectCommandOptions& options) {
     context.processes[name] = static_cast<pid_t>(number);
   }
   context.pipeline_grpc = options.pipeline_grpc;
+  Result<std::uint64_t> device_memory = ParseSize(options.device_memory);
+  if (!device_memory.ok()) return Usage("--device-memory: " + device_memory.status().message());
+  context.gpu.backend = options.device;
+  context.gpu.shared_device_memory = options.shared_device_memory;
+  context.gpu.device_memory = *device_memory;
   if (!options.faults_token_file.empty()) {
     std::ifstream in(options.faults_token_file);
     if (!in || !std::getline(in, context.faults_token)) {

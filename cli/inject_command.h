@@ -21,6 +21,9 @@ struct InjectCommandOptions {
   std::vector<std::string> processes;   // "pipeline=4242"
   std::vector<std::string> proxies;     // "http=127.0.0.1:8080"
   std::string pipeline_grpc;
+  std::string device = "auto";     // GPU faults: auto, cuda, cpu, simulated
+  std::string shared_device_memory;  // the CPU twins' shared device memory folder
+  std::string device_memory = "8GiB";
   std::string faults_token_file;        // else $HSOF_FAULTS_TOKEN
   std::string max_memory = "1GiB";
   std::string max_disk = "1GiB";

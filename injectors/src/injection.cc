@@ -2,7 +2,11 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <poll.h>
+#include <spawn.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,6 +25,8 @@
 #include "firedrill/core/units.h"
 #include "firedrill/injectors/undo.h"
 #include "hsof/v1/pipeline.grpc.pb.h"
+
+extern char** environ;
 
 namespace firedrill::injectors {
 namespace {
@@ -305,10 +311,10 @@ FaultRecord Record(const std::string& id, const std::string& kind, const std::st
 
 // Journal first, then the guardian, then the fault: at every step a crash
 // leaves something that knows how to undo what has been done.
-Result<std::unique_ptr<Injection>> StartGuarded(const std::string& kind, const std::string& target,
-                                                const std::string& what, const nlohmann::json& undo,
-                                                const std::function<Status()>& inject, InjectionContext& context) {
-  const std::string id = NewId(kind, *context.clock);
+Result<std::unique_ptr<Injection>> StartGuarded(const std::string& id, const std::string& kind,
+                                                const std::string& target, const std::string& what,
+                                                const nlohmann::json& undo, const std::function<Status()>& inject,
+                                                InjectionContext& context) {
   FD_RETURN_IF_ERROR(context.journal->Begin(Record(id, kind, target, undo, context)));
   Result<std::unique_ptr<Guardian>> guardian = Guardian::Start(undo, context.ttl);
   if (!guardian.ok()) {
@@ -330,7 +336,7 @@ Result<std::unique_ptr<Injection>> ProcessPause(const nlohmann::json& fields, In
   const std::string target = "pid " + std::to_string(process.pid) + " (" + name + ")";
   const std::string what = "process-pause: SIGSTOP " + target + ", SIGCONT when it ends";
   if (context.limits.dry_run) return std::unique_ptr<Injection>(new DryRun("dry-run", "process-pause", what));
-  return StartGuarded("process-pause", target, what, UndoSignal(process, SIGCONT),
+  return StartGuarded(NewId("process-pause", *context.clock), "process-pause", target, what, UndoSignal(process, SIGCONT),
                       [&]() -> Status {
                         if (kill(process.pid, SIGSTOP) != 0) {
                           return FD_STATUS(StatusCode::kUnavailable,
@@ -440,7 +446,7 @@ Result<std::unique_ptr<Injection>> DiskFill(const nlohmann::json& fields, Inject
   if (context.limits.dry_run) return std::unique_ptr<Injection>(new DryRun("dry-run", "disk-fill", what));
   fs::create_directories(folder, error);
   if (error) return FD_STATUS(StatusCode::kUnavailable, "disk-fill: cannot create " + folder.string());
-  return StartGuarded("disk-fill", folder.string(), what, UndoRemovePath(file.string()),
+  return StartGuarded(id, "disk-fill", folder.string(), what, UndoRemovePath(file.string()),
                       [&]() -> Status {
                         const int fd = open(file.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
                         if (fd < 0) {
@@ -654,6 +660,144 @@ Result<std::unique_ptr<Injection>> NetworkFaultInjection(const nlohmann::json& f
   return std::unique_ptr<Injection>(new NetworkInjection(id, what, proxy, context));
 }
 
+// Device memory held by a separate process (firedrill-gpu-hog), as a noisy
+// neighbour holds it. The helper ends when its stdin closes, its lease goes
+// unrenewed, or its owner dies; the journal names it for recover besides.
+class GpuMemoryHog final : public Injection {
+ public:
+  GpuMemoryHog(std::string id, std::string what, pid_t helper, int control, InjectionContext& context)
+      : Injection(std::move(id), "gpu-memory-hog"),
+        what_(std::move(what)),
+        helper_(helper),
+        control_(control),
+        journal_(*context.journal),
+        clock_(*context.clock),
+        ttl_(context.ttl) {}
+  ~GpuMemoryHog() override { (void)Stop(); }
+
+  std::string Describe() const override { return what_; }
+  Status Renew() override {
+    if (control_ < 0) return Status();
+    const char renew = 'R';
+    if (send(control_, &renew, 1, MSG_NOSIGNAL) != 1) {
+      return FD_STATUS(StatusCode::kUnavailable, "gpu-memory-hog: its process is gone (its lease lapsed?)");
+    }
+    return journal_.Renew(id(), WallMillis(clock_) + std::chrono::duration_cast<std::chrono::milliseconds>(ttl_).count());
+  }
+  Status Stop() override {
+    if (control_ < 0) return Status();
+    close(control_);  // end of file: the helper gives the memory back and exits
+    control_ = -1;
+    int status = 0;
+    waitpid(helper_, &status, 0);
+    return journal_.End(id(), "stopped", WallMillis(clock_));
+  }
+
+ private:
+  std::string what_;
+  pid_t helper_;
+  int control_;
+  Journal& journal_;
+  Clock& clock_;
+  Duration ttl_;
+};
+
+std::string HogBinary(const InjectionContext& context) {
+  if (!context.gpu.hog_binary.empty()) return context.gpu.hog_binary;
+  std::error_code error;
+  const fs::path self = fs::read_symlink("/proc/self/exe", error);
+  return (self.parent_path() / "firedrill-gpu-hog").string();
+}
+
+Result<std::unique_ptr<Injection>> GpuMemoryHogInjection(const nlohmann::json& fields, InjectionContext& context) {
+  Result<double> share = ParseRatio(Text(fields, "share"));
+  if (!share.ok() || *share <= 0) {
+    return Invalid("gpu-memory-hog", "share: " + (share.ok() ? std::string("must be above 0") : share.status().message()));
+  }
+  if (fields.contains("device") && Text(fields, "device") != "0") {
+    return FD_STATUS(StatusCode::kUnimplemented, "gpu-memory-hog: only device 0 is supported yet");
+  }
+  if (fields.contains("step")) return FD_STATUS(StatusCode::kUnimplemented, "gpu-memory-hog: step is not supported yet");
+  const bool cuda = context.gpu.backend == "cuda";
+  if (!cuda && context.gpu.shared_device_memory.empty()) {
+    return Invalid("gpu-memory-hog", "on the CPU twins it needs the shared device memory folder the pipeline counts "
+                                     "(hsof-pipeline --shared-device-memory), or a CUDA device");
+  }
+  const std::string binary = HogBinary(context);
+  if (access(binary.c_str(), X_OK) != 0) {
+    return FD_STATUS(StatusCode::kUnavailable, "gpu-memory-hog: its helper " + binary + " is not there");
+  }
+  const std::string device = cuda ? "the GPU" : "the " + FormatSize(context.gpu.device_memory) +
+                                                    " device shared in " + context.gpu.shared_device_memory;
+  const std::string what = "gpu-memory-hog: a separate process holds " + FormatRatio(*share) + " of " + device;
+  if (context.limits.dry_run) return std::unique_ptr<Injection>(new DryRun("dry-run", "gpu-memory-hog", what));
+
+  int control[2];
+  int answers[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, control) != 0) return FD_STATUS(StatusCode::kUnavailable, "gpu-memory-hog: socketpair");
+  if (pipe2(answers, O_CLOEXEC) != 0) {
+    close(control[0]);
+    close(control[1]);
+    return FD_STATUS(StatusCode::kUnavailable, "gpu-memory-hog: pipe");
+  }
+  std::vector<std::string> arguments = {binary, "--backend", context.gpu.backend, "--share", std::to_string(*share),
+                                        "--device-memory", std::to_string(context.gpu.device_memory) + "B",
+                                        "--lease-ms", std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(context.ttl).count()),
+                                        "--owner", std::to_string(getpid())};
+  if (!cuda) arguments.insert(arguments.end(), {"--shared-memory", context.gpu.shared_device_memory});
+  std::vector<char*> argv;
+  for (std::string& argument : arguments) argv.push_back(argument.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, control[1], STDIN_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, answers[1], STDOUT_FILENO);
+  pid_t helper = -1;
+  const int spawned = posix_spawn(&helper, binary.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(control[1]);
+  close(answers[1]);
+  const auto fail = [&](StatusCode code, const std::string& why) -> Status {
+    close(control[0]);
+    close(answers[0]);
+    if (helper > 0) {
+      kill(helper, SIGTERM);
+      waitpid(helper, nullptr, 0);
+    }
+    return FD_STATUS(code, "gpu-memory-hog: " + why);
+  };
+  if (spawned != 0) return fail(StatusCode::kUnavailable, "starting " + binary + ": " + std::strerror(spawned));
+  // Journalled, naming the helper, before it takes anything.
+  Result<ProcessId> process = IdentifyProcess(helper);
+  if (!process.ok()) return fail(StatusCode::kUnavailable, binary + " ended at once");
+  const std::string id = NewId("gpu-memory-hog", *context.clock);
+  const std::string target = "pid " + std::to_string(helper) + " (firedrill-gpu-hog) on " + device;
+  if (Status begun = context.journal->Begin(Record(id, "gpu-memory-hog", target, UndoSignal(*process, SIGTERM), context));
+      !begun.ok()) {
+    return fail(begun.code(), begun.message());
+  }
+  const char go = 'G';
+  std::string answer;
+  if (send(control[0], &go, 1, MSG_NOSIGNAL) == 1) {
+    // Creating a CUDA context and touching every page can take a while.
+    char c = 0;
+    pollfd ready{answers[0], POLLIN, 0};
+    while (poll(&ready, 1, 60'000) == 1 && read(answers[0], &c, 1) == 1 && c != '\n') answer += c;
+  }
+  close(answers[0]);
+  if (answer.rfind("held ", 0) != 0) {
+    const std::string why = answer.empty() ? "its process ended without an answer" : answer;
+    (void)context.journal->End(id, "failed: " + why, WallMillis(*context.clock));
+    const bool exhausted = answer.find("out of memory") != std::string::npos;
+    answers[0] = -1;
+    const Status failed = fail(exhausted ? StatusCode::kResourceExhausted : StatusCode::kUnavailable, why);
+    return failed;
+  }
+  return std::unique_ptr<Injection>(
+      new GpuMemoryHog(id, what + " (" + FormatSize(std::strtoull(answer.c_str() + 5, nullptr, 10)) + ", pid " + std::to_string(helper) + ")",
+                       helper, control[0], context));
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Injection>> StartInjection(const std::string& kind, const nlohmann::json& fields,
@@ -668,6 +812,7 @@ Result<std::unique_ptr<Injection>> StartInjection(const std::string& kind, const
   if (kind == "host-memory-hog") return HostMemoryHogInjection(fields, context);
   if (kind == "disk-fill") return DiskFill(fields, context);
   if (kind == "network") return NetworkFaultInjection(fields, context);
+  if (kind == "gpu-memory-hog") return GpuMemoryHogInjection(fields, context);
   if (IsPipelineFault(kind)) return StartPipelineFault(kind, fields, context);
   return FD_STATUS(StatusCode::kUnimplemented, "injector " + kind + " is catalogued but not runnable in this build yet");
 }

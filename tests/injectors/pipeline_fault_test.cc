@@ -4,11 +4,13 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "../net/http_client.h"
 #include "../pipeline/spawn.h"
 #include "firedrill/injectors/injection.h"
+#include "firedrill/injectors/undo.h"
 
 namespace firedrill::injectors {
 namespace {
@@ -24,7 +26,9 @@ class PipelineFaultTest : public ::testing::Test {
     directory_ = new std::string(fs::temp_directory_path() / ("firedrill-pipeline-fault-" + std::to_string(getpid())));
     fs::create_directories(*directory_ + "/data");
     pipeline_ = new firedrill::testing::SpawnedPipeline(firedrill::testing::SpawnPipeline(
-        *directory_ + "/data", {"--backend", "cpu", "--workers", "1", "--enable-faults"},
+        *directory_ + "/data",
+        {"--backend", "cpu", "--workers", "1", "--enable-faults", "--device-memory", "1GiB", "--shared-device-memory",
+         *directory_ + "/device"},
         {{"HSOF_FAULTS_TOKEN", kToken}}));
   }
   static void TearDownTestSuite() {
@@ -43,6 +47,23 @@ class PipelineFaultTest : public ::testing::Test {
     context_.clock = &clock_;
     context_.pipeline_grpc = pipeline_->grpc();
     context_.faults_token = kToken;
+  }
+  // Submits a small job and waits for its end: "completed", or "failed: why".
+  std::string RunJob(const std::string& key) const {
+    const auto submitted = HttpCall("POST", pipeline_->http() + "/v1/jobs",
+                                    R"({"idempotency_key": ")" + key +
+                                        R"(", "mode": "fast", "dataset": {"samples": 200, "features": 40, "informative": 4}})");
+    const nlohmann::json job = nlohmann::json::parse(submitted.body, nullptr, false);
+    if (submitted.status != 202 || job.is_discarded()) return "not accepted: " + submitted.body;
+    const std::string url = pipeline_->http() + "/v1/jobs/" + job["id"].dump();
+    for (int poll = 0; poll < 3000; ++poll) {
+      const nlohmann::json now = nlohmann::json::parse(HttpCall("GET", url).body, nullptr, false);
+      const std::string state = now.is_discarded() ? "" : now.value("state", "");
+      if (state == "completed") return state;
+      if (state == "failed") return "failed: " + now.value("error", "");
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return "no end in 30 s";
   }
   std::string Exporter() const {
     return "http://127.0.0.1:" + std::to_string(pipeline_->ports["gpu_exporter"].get<int>()) + "/metrics";
@@ -114,6 +135,44 @@ TEST_F(PipelineFaultTest, NetworkLatencyOnTheHttpApiUntilStopped) {
   EXPECT_EQ(StartInjection("network", {{"endpoint", "grpc"}, {"latency", "1s"}}, context_).status().code(),
             StatusCode::kInvalidArgument)
       << "no proxy in front of the gRPC listener";
+}
+
+// A separate process holds all the device's memory: the pipeline's jobs
+// cannot allocate on the device, as beside a real noisy neighbour, and fall
+// back to the CPU (HSOF's documented behaviour, counted by reason), until the
+// hog is stopped.
+TEST_F(PipelineFaultTest, GpuMemoryHogStarvesJobsUntilStopped) {
+  context_.gpu.backend = "cpu";
+  context_.gpu.shared_device_memory = *directory_ + "/device";
+  context_.gpu.device_memory = std::uint64_t{1} << 30;
+  context_.gpu.hog_binary = GPU_HOG_BINARY;
+  const auto out_of_memory_fallbacks = [&] {
+    const std::string metrics = HttpCall("GET", pipeline_->http() + "/metrics").body;
+    const std::string series = "hsof_cpu_fallbacks_total{reason=\"out_of_memory\"} ";
+    const std::size_t at = metrics.find(series);
+    return at == std::string::npos ? 0.0 : std::stod(metrics.substr(at + series.size()));
+  };
+  ASSERT_EQ(RunJob("hog-before"), "completed");
+  const double before = out_of_memory_fallbacks();
+  auto hog = StartInjection("gpu-memory-hog", {{"share", "100%"}}, context_);
+  ASSERT_TRUE(hog.ok()) << hog.status();
+  EXPECT_NE((*hog)->Describe().find("a separate process holds 100% of the 1GiB device"), std::string::npos)
+      << (*hog)->Describe();
+  const auto open = journal_->OpenFaults();
+  ASSERT_EQ(open->size(), 1u);
+  const pid_t helper = (*open)[0].undo["pid"].get<pid_t>();
+  EXPECT_NE(ProcessState(helper), '?') << "the memory is held by another process";
+  EXPECT_EQ(RunJob("hog-during"), "completed");
+  EXPECT_EQ(out_of_memory_fallbacks(), before + 1) << "the job could not get device memory";
+  // A second hog finds nothing free, and says so.
+  auto second = StartInjection("gpu-memory-hog", {{"share", "10%"}}, context_);
+  EXPECT_EQ(second.status().code(), StatusCode::kResourceExhausted) << second.status();
+  ASSERT_TRUE((*hog)->Renew().ok());
+  ASSERT_TRUE((*hog)->Stop().ok());
+  EXPECT_EQ(ProcessState(helper), '?') << "the helper ended with the fault";
+  EXPECT_EQ(RunJob("hog-after"), "completed");
+  EXPECT_EQ(out_of_memory_fallbacks(), before + 1) << "with the hog gone the job ran on the device";
+  EXPECT_TRUE(journal_->OpenFaults()->empty());
 }
 
 TEST_F(PipelineFaultTest, BadParametersAndWrongTokensAreRefused) {

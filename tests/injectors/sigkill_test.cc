@@ -110,7 +110,9 @@ TEST(SigkillSoak, NothingOutlivesAKilledFiredrill) {
   const std::string journal = (dir / "journal.db").string();
   const std::string log = (dir / "inject.log").string();
   const auto pipeline = firedrill::testing::SpawnPipeline((dir / "data").string(),
-                                                          {"--backend", "cpu", "--workers", "1", "--enable-faults"},
+                                                          {"--backend", "cpu", "--workers", "1", "--enable-faults",
+                                                           "--device-memory", "1GiB", "--shared-device-memory",
+                                                           (dir / "device").string()},
                                                           {{"HSOF_FAULTS_TOKEN", kToken}});
   ASSERT_FALSE(pipeline.ports.is_discarded());
   const std::string exporter = "http://127.0.0.1:" + std::to_string(pipeline.ports["gpu_exporter"].get<int>()) + "/metrics";
@@ -126,6 +128,8 @@ TEST(SigkillSoak, NothingOutlivesAKilledFiredrill) {
       {"exporter-down", {"--pipeline-grpc", pipeline.grpc(), "--faults-token-file", (dir / "token").string()}},
       {"cpu-hog", {"threads=1", "duty=50%"}},
       {"host-memory-hog", {"share=50%", "--max-memory", "32MiB"}},
+      {"gpu-memory-hog", {"share=50%", "--device", "cpu", "--device-memory", "1GiB", "--shared-device-memory",
+                          (dir / "device").string()}},
       {"network", {"endpoint=http", "latency=100ms",
                    "--proxy", "http=127.0.0.1:" + std::to_string(pipeline.ports["http"].get<int>())}},
   };
@@ -163,6 +167,12 @@ TEST(SigkillSoak, NothingOutlivesAKilledFiredrill) {
     for (const pid_t survivor : survivors) kill(survivor, SIGKILL);
 
     EXPECT_NE(ProcessState(sleeper), 'T') << where << ": the paused process stays stopped";
+    for (const auto& entry : fs::directory_iterator(dir / "device")) {
+      // The pipeline's own record stays; a hog's would be a second one.
+      EXPECT_FALSE(entry.path().extension() == ".held" && entry.path().filename().string().rfind(
+                                                               std::to_string(pipeline.pid) + "-", 0) != 0)
+          << where << ": " << entry.path() << " still holds device memory";
+    }
     for (const auto& entry : fs::recursive_directory_iterator(dir / "area")) {
       EXPECT_NE(entry.path().extension(), ".fill") << where << ": " << entry.path() << " stayed on disk";
     }

@@ -50,6 +50,16 @@ struct InjectionContext {
   // Proxies the drill put in front of the target's listeners, by endpoint
   // ("http", "grpc", "gpu-exporter"): network faults act through them.
   std::map<std::string, TcpProxy*> proxies;
+  // The device GPU faults act on. On a GPU the hog's process allocates real
+  // device memory; on the CPU twins it holds its share in the shared device
+  // memory folder the pipeline counts (hsof-pipeline --shared-device-memory).
+  struct GpuTarget {
+    std::string backend = "auto";  // auto, cuda, cpu, simulated
+    std::string shared_device_memory;
+    std::uint64_t device_memory = std::uint64_t{8} << 30;  // the CPU twins' capacity
+    // The firedrill-gpu-hog helper; empty: beside this executable.
+    std::string hog_binary;
+  } gpu;
   BlastRadius limits;
   Duration ttl = std::chrono::seconds(30);  // the lease: lapses unless renewed
 };
