@@ -120,6 +120,8 @@ check "inject --dry-run" 0 "$firedrill" inject disk-fill share=50% areaSize=8MiB
 contains "inject --dry-run says what it would do" "dry run: would disk-fill: write 4MiB (50% of a 8MiB area)"
 check "inject runs a fault for its time" 0 "$firedrill" inject cpu-hog threads=1 duty=10% --for 200ms --journal "$journal"
 contains "inject says when it stopped" "stopped: cpu-hog"
+check "inject runs a GPU burn on the CPU twin" 0 "$firedrill" inject gpu-compute-burn intensity=20% --device cpu --for 200ms --journal "$journal"
+contains "inject says where the burn runs" "compute burn at 20% of the CPU's cores"
 # SIGTERM ends a fault that runs until told: the fill is written, then removed.
 area=$(mktemp -d)
 "$firedrill" inject disk-fill share=50% areaSize=4MiB --drill-dir "$area" --journal "$journal" >/tmp/firedrill-cli-test.$$ 2>&1 &

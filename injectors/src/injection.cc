@@ -23,7 +23,9 @@
 #include <grpcpp/grpcpp.h>
 
 #include "firedrill/core/units.h"
+#include "firedrill/gpu/device.h"
 #include "firedrill/injectors/undo.h"
+#include "firedrill/workload/stress_phase.h"
 #include "hsof/v1/pipeline.grpc.pb.h"
 
 extern char** environ;
@@ -798,6 +800,124 @@ Result<std::unique_ptr<Injection>> GpuMemoryHogInjection(const nlohmann::json& f
                        helper, control[0], context));
 }
 
+// Compute or bandwidth burns beside the pipeline, on this process's threads
+// (the workload's stress phases): on a GPU they take SMs and memory
+// bandwidth from the pipeline's kernels, on the CPU twins its cores. They end
+// with this process, on Stop, or when the lease passes on the drill's clock.
+class GpuComputeBurn final : public Injection {
+ public:
+  GpuComputeBurn(std::string id, std::string what, std::vector<std::unique_ptr<workload::StressPhase>> burns,
+                 InjectionContext& context)
+      : Injection(std::move(id), "gpu-compute-burn"),
+        what_(std::move(what)),
+        burns_(std::move(burns)),
+        lease_(std::make_shared<Lease>()),
+        journal_(*context.journal),
+        clock_(*context.clock),
+        ttl_(context.ttl) {
+    for (auto& burn : burns_) lease_->burns.push_back(burn.get());
+    std::lock_guard lock(lease_->mutex);
+    lease_->timer = clock_.ScheduleAfter(ttl_, Lapse(lease_));
+  }
+  ~GpuComputeBurn() override { (void)Stop(); }
+
+  std::string Describe() const override { return what_; }
+  Status Renew() override {
+    std::lock_guard lock(lease_->mutex);
+    if (lease_->burns.empty()) return Status();  // stopped
+    if (lease_->lapsed) return FD_STATUS(StatusCode::kUnavailable, "gpu-compute-burn: its lease lapsed, the burn ended");
+    clock_.Cancel(lease_->timer);
+    lease_->timer = clock_.ScheduleAfter(ttl_, Lapse(lease_));
+    return journal_.Renew(id(), WallMillis(clock_) + std::chrono::duration_cast<std::chrono::milliseconds>(ttl_).count());
+  }
+  Status Stop() override {
+    {
+      std::lock_guard lock(lease_->mutex);
+      if (lease_->burns.empty()) return Status();
+      lease_->burns.clear();  // a lapse that fires now finds nothing to touch
+      clock_.Cancel(lease_->timer);
+    }
+    Status failed;
+    for (auto& burn : burns_) {
+      burn->Stop();
+      const workload::StressResult result = burn->Wait();
+      if (!result.status.ok() && failed.ok()) failed = result.status;
+    }
+    FD_RETURN_IF_ERROR(journal_.End(id(), failed.ok() ? "stopped" : "stopped: " + failed.message(), WallMillis(clock_)));
+    return failed;
+  }
+
+ private:
+  // Shared with the lease timer, which may fire while the injection stops.
+  struct Lease {
+    std::mutex mutex;
+    std::vector<workload::StressPhase*> burns;  // empty once stopped
+    TimerId timer = 0;
+    bool lapsed = false;
+  };
+  static std::function<void()> Lapse(std::shared_ptr<Lease> lease) {
+    return [lease] {
+      std::lock_guard lock(lease->mutex);
+      lease->lapsed = true;
+      for (workload::StressPhase* burn : lease->burns) burn->Stop();
+    };
+  }
+
+  std::string what_;
+  std::vector<std::unique_ptr<workload::StressPhase>> burns_;
+  std::shared_ptr<Lease> lease_;
+  Journal& journal_;
+  Clock& clock_;
+  Duration ttl_;
+};
+
+Result<std::unique_ptr<Injection>> GpuComputeBurnInjection(const nlohmann::json& fields, InjectionContext& context) {
+  Result<double> intensity = ParseRatio(Text(fields, "intensity"));
+  if (!intensity.ok() || *intensity <= 0) {
+    return Invalid("gpu-compute-burn",
+                   "intensity: " + (intensity.ok() ? std::string("must be above 0") : intensity.status().message()));
+  }
+  if (fields.contains("device") && Text(fields, "device") != "0") {
+    return FD_STATUS(StatusCode::kUnimplemented, "gpu-compute-burn: only device 0 is supported yet");
+  }
+  const std::string mode = Text(fields, "mode", "compute");
+  if (mode != "compute" && mode != "bandwidth" && mode != "mixed") {
+    return Invalid("gpu-compute-burn", "mode must be compute, bandwidth or mixed, got " + mode);
+  }
+  gpu::BackendChoice choice = gpu::BackendChoice::kAuto;
+  if (!gpu::ParseBackendChoice(context.gpu.backend, &choice)) {
+    return Invalid("gpu-compute-burn", "unknown device backend " + context.gpu.backend);
+  }
+  FD_ASSIGN_OR_RETURN(const gpu::DeviceInfo device, gpu::ProbeDevice(choice));
+  const std::string what = "gpu-compute-burn: " + mode + " burn at " + FormatRatio(*intensity) + " of " +
+                           (device.backend == gpu::Backend::kCuda ? device.name : "the CPU's cores (the CPU twin)");
+  if (context.limits.dry_run) return std::unique_ptr<Injection>(new DryRun("dry-run", "gpu-compute-burn", what));
+  // A mixed burn splits its intensity between compute and bandwidth.
+  std::vector<std::pair<workload::StressMode, double>> parts;
+  if (mode != "bandwidth") parts.emplace_back(workload::StressMode::kCompute, mode == "mixed" ? *intensity / 2 : *intensity);
+  if (mode != "compute") parts.emplace_back(workload::StressMode::kBandwidth, mode == "mixed" ? *intensity / 2 : *intensity);
+  const std::string id = NewId("gpu-compute-burn", *context.clock);
+  FD_RETURN_IF_ERROR(context.journal->Begin(Record(id, "gpu-compute-burn", "this process on " + device.name,
+                                                   UndoNothing(), context)));
+  // The burn is real work, sliced in real time; its lease follows the drill's clock.
+  static RealClock real_time;
+  std::vector<std::unique_ptr<workload::StressPhase>> burns;
+  for (const auto& [stress_mode, share] : parts) {
+    workload::StressOptions options;
+    options.mode = stress_mode;
+    options.intensity = share;
+    options.length = std::chrono::hours(24 * 365);  // until stopped, or its lease lapses
+    Result<std::unique_ptr<workload::StressPhase>> burn = workload::StressPhase::Start(options, device, real_time);
+    if (!burn.ok()) {
+      for (auto& started : burns) started->Stop();
+      (void)context.journal->End(id, "failed: " + burn.status().message(), WallMillis(*context.clock));
+      return burn.status();
+    }
+    burns.push_back(std::move(*burn));
+  }
+  return std::unique_ptr<Injection>(new GpuComputeBurn(id, what, std::move(burns), context));
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Injection>> StartInjection(const std::string& kind, const nlohmann::json& fields,
@@ -813,6 +933,7 @@ Result<std::unique_ptr<Injection>> StartInjection(const std::string& kind, const
   if (kind == "disk-fill") return DiskFill(fields, context);
   if (kind == "network") return NetworkFaultInjection(fields, context);
   if (kind == "gpu-memory-hog") return GpuMemoryHogInjection(fields, context);
+  if (kind == "gpu-compute-burn") return GpuComputeBurnInjection(fields, context);
   if (IsPipelineFault(kind)) return StartPipelineFault(kind, fields, context);
   return FD_STATUS(StatusCode::kUnimplemented, "injector " + kind + " is catalogued but not runnable in this build yet");
 }

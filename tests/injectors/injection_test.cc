@@ -425,3 +425,62 @@ TEST_F(InjectionTest, FaultsShowInMetricsAndTheTimelineWhileTheyRun) {
 
 }  // namespace
 }  // namespace firedrill::injectors
+
+namespace firedrill::injectors {
+namespace {
+
+std::size_t ThreadCount() {
+  std::size_t threads = 0;
+  for ([[maybe_unused]] const auto& task : fs::directory_iterator("/proc/self/task")) ++threads;
+  return threads;
+}
+
+double ProcessCpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+// On the CPU twin the burn takes cores, as on a GPU it takes SMs: the
+// process's CPU time climbs while it runs, and its threads are gone after.
+TEST_F(InjectionTest, GpuComputeBurnTakesTheCpuTwinsCoresUntilStopped) {
+  context_.gpu.backend = "cpu";
+  clock_.Cancel(clock_.ScheduleAfter(1h, [] {}));  // the clock's timer thread, which stays, is counted before
+  const std::size_t threads_before = ThreadCount();
+  const double cpu_before = ProcessCpuSeconds();
+  auto burn = StartInjection("gpu-compute-burn", {{"intensity", "50%"}, {"mode", "mixed"}}, context_);
+  ASSERT_TRUE(burn.ok()) << burn.status();
+  EXPECT_NE((*burn)->Describe().find("mixed burn at 50% of the CPU's cores"), std::string::npos) << (*burn)->Describe();
+  EXPECT_GT(ThreadCount(), threads_before);
+  // Real work, measured as it happens: wait (bounded) for a tenth of a CPU second.
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (ProcessCpuSeconds() - cpu_before < 0.1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_GE(ProcessCpuSeconds() - cpu_before, 0.1);
+  ASSERT_TRUE((*burn)->Renew().ok());
+  ASSERT_TRUE((*burn)->Stop().ok());
+  EXPECT_EQ(ThreadCount(), threads_before) << "the burn's threads ended with it";
+  EXPECT_TRUE(journal_->OpenFaults()->empty());
+}
+
+// Its lease is on the drill's clock: a burn whose owner stops renewing ends.
+TEST_F(InjectionTest, GpuComputeBurnEndsWhenItsLeaseLapses) {
+  SimulatedClock drill_clock;
+  context_.clock = &drill_clock;
+  context_.gpu.backend = "cpu";
+  context_.ttl = 30s;
+  const std::size_t threads_before = ThreadCount();
+  auto burn = StartInjection("gpu-compute-burn", {{"intensity", "10%"}}, context_);
+  ASSERT_TRUE(burn.ok()) << burn.status();
+  drill_clock.Advance(20s);
+  ASSERT_TRUE((*burn)->Renew().ok());
+  drill_clock.Advance(31s);
+  EXPECT_EQ((*burn)->Renew().code(), StatusCode::kUnavailable) << "renewing a lapsed burn says so";
+  ASSERT_TRUE((*burn)->Stop().ok());
+  EXPECT_EQ(ThreadCount(), threads_before);
+}
+
+}  // namespace
+}  // namespace firedrill::injectors
