@@ -14,10 +14,15 @@
 
 #include "firedrill/core/clock.h"
 #include "firedrill/core/units.h"
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
 #include "firedrill/injectors/catalog.h"
+#include "firedrill/injectors/fault_metrics.h"
 #include "firedrill/injectors/injection.h"
 #include "firedrill/injectors/journal.h"
 #include "firedrill/injectors/tcp_proxy.h"
+#include "firedrill/net/http_server.h"
 
 namespace firedrill::cli {
 namespace {
@@ -96,6 +101,10 @@ CLI::App* AddInjectCommand(CLI::App& app, InjectCommandOptions& options) {
   inject->add_option("--allow-host", options.allowed_hosts, "a host other than loopback that faults may target");
   inject->add_option("--seed", options.seed, "seed for which connections a network fault touches")
       ->capture_default_str();
+  inject->add_option("--metrics-port", options.metrics_port,
+                     "serve Firedrill's fault metrics (firedrill_fault_active{kind,target}, ...) at "
+                     "http://127.0.0.1:PORT/metrics while the fault runs; 0 picks a free port")
+      ->check(CLI::Range(0, 65535));
   inject->add_flag("--dry-run", options.dry_run, "say exactly what would be done, and do nothing");
   inject->footer(
       "The fault is written to the journal before it starts. While it runs its lease is renewed; if this\n"
@@ -193,6 +202,25 @@ int RunInjectCommand(const InjectCommandOptions& options) {
     return kExitHarness;
   }
   context.journal = journal->get();
+  // The journal's listener feeds the metrics, so what they show is what was
+  // journalled.
+  prometheus::Registry registry;
+  injectors::FaultMetrics metrics(registry);
+  (*journal)->SetListener([&metrics](const injectors::FaultRecord& record) { metrics.Record(record); });
+  std::unique_ptr<net::HttpServer> metrics_server;
+  if (options.metrics_port >= 0 && !options.dry_run) {
+    auto server = net::HttpServer::Start({.host = "127.0.0.1", .port = options.metrics_port, .threads = 2},
+                                         [&registry](const net::HttpRequest& request) {
+                                           if (request.path != "/metrics") return net::JsonError(404, "see /metrics");
+                                           net::HttpResponse response;
+                                           response.content_type = "text/plain; version=0.0.4";
+                                           response.body = prometheus::TextSerializer().Serialize(registry.Collect());
+                                           return response;
+                                         });
+    if (!server.ok()) return Usage("--metrics-port: " + server.status().message());
+    metrics_server = std::move(*server);
+    std::cout << "metrics: " << metrics_server->url() << "/metrics\n";
+  }
   RealClock clock;
   context.clock = &clock;
 

@@ -31,6 +31,7 @@ struct InjectCommandOptions {
   int max_faults = 4;
   std::vector<std::string> allowed_hosts;
   std::uint64_t seed = 1;
+  int metrics_port = -1;  // serve firedrill_fault_active on 127.0.0.1:PORT (0: a free port)
   bool dry_run = false;
 };
 

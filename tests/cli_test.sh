@@ -132,6 +132,14 @@ kill -TERM $injector; wait $injector; status=$?
 if [ "$status" = 0 ]; then echo "ok: inject ends on SIGTERM with exit 0"; else
   echo "FAIL: inject ends on SIGTERM: exit $status"; failures=$((failures + 1)); fi
 check "inject removed the fill on SIGTERM" 0 sh -c "! ls $area/disk-fill/*.fill"
+# Firedrill's own metrics show the fault while it runs.
+"$firedrill" inject cpu-hog threads=1 duty=5% --metrics-port 0 --journal "$journal" >"$area/out" 2>&1 &
+injector=$!
+for _ in $(seq 200); do grep -q "^started" "$area/out" 2>/dev/null && break; sleep 0.02; done
+metrics_url=$(awk '/^metrics:/ {print $2}' "$area/out")
+check "inject serves its metrics" 0 curl -sf "$metrics_url"
+contains "inject: firedrill_fault_active while the fault runs" 'firedrill_fault_active{kind="cpu-hog",target="this process"} 1'
+kill -TERM $injector; wait $injector
 check "recover after inject finds nothing" 0 "$firedrill" recover --journal "$journal"
 contains "recover after inject: nothing to undo" "nothing to undo in $journal"
 rm -rf "$(dirname "$journal")" "$area"
