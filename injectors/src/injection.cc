@@ -111,6 +111,7 @@ class DryRun final : public Injection {
   std::string Describe() const override { return "dry run: would " + what_; }
   Status Renew() override { return Status(); }
   Status Stop() override { return Status(); }
+  InjectionState State() const override { return {InjectionState::kDryRun, "nothing was done"}; }
 
  private:
   std::string what_;
@@ -148,6 +149,12 @@ class GuardedInjection final : public Injection {
     if (!undone.ok() && !guardian.ok()) return undone;  // the row stays open for recover
     FD_RETURN_IF_ERROR(journal_.End(id(), undone.ok() ? "stopped" : "stopped by its guardian", WallMillis(clock_)));
     return Status();
+  }
+  InjectionState State() const override {
+    if (stopped_) return {InjectionState::kStopped, "undone by stop"};
+    const char guardian = ProcessState(guardian_->pid());
+    if (guardian == 'Z' || guardian == '?') return {InjectionState::kLapsed, "its guardian undid it (the lease lapsed)"};
+    return {InjectionState::kRunning, ""};
   }
 
  private:
@@ -187,6 +194,13 @@ class CpuHog final : public Injection {
     if (stop_.exchange(true)) return Status();
     for (std::thread& worker : workers_) worker.join();
     return journal_.End(id(), "stopped", WallMillis(clock_));
+  }
+  InjectionState State() const override {
+    if (stop_.load()) return {InjectionState::kStopped, "undone by stop"};
+    if (std::chrono::steady_clock::now().time_since_epoch().count() > lease_until_.load()) {
+      return {InjectionState::kLapsed, "the lease lapsed: the threads stopped"};
+    }
+    return {InjectionState::kRunning, ""};
   }
 
  private:
@@ -251,6 +265,14 @@ class HostMemoryHog final : public Injection {
     munmap(memory_, bytes_);
     return journal_.End(id(), "stopped", WallMillis(clock_));
   }
+  InjectionState State() const override {
+    std::lock_guard lock(mutex_);
+    if (stop_) return {InjectionState::kStopped, "undone by stop"};
+    if (std::chrono::steady_clock::now() >= lease_until_) {
+      return {InjectionState::kLapsed, "the lease lapsed: the memory was given back"};
+    }
+    return {InjectionState::kRunning, ""};
+  }
 
  private:
   void Touch() {
@@ -276,7 +298,7 @@ class HostMemoryHog final : public Injection {
   Journal& journal_;
   Clock& clock_;
   Duration ttl_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::condition_variable changed_;
   bool stop_ = false;
   std::chrono::steady_clock::time_point lease_until_{};
@@ -291,6 +313,7 @@ class Done final : public Injection {
   std::string Describe() const override { return what_; }
   Status Renew() override { return Status(); }
   Status Stop() override { return Status(); }
+  InjectionState State() const override { return {InjectionState::kDone, "one-shot: nothing runs"}; }
 
  private:
   std::string what_;
@@ -481,7 +504,8 @@ class PipelineFault final : public Injection {
         token_(context.faults_token),
         journal_(*context.journal),
         clock_(*context.clock),
-        ttl_(context.ttl) {}
+        ttl_(context.ttl),
+        lease_until_(clock_.Now() + ttl_) {}
   ~PipelineFault() override { (void)Stop(); }
 
   std::string Describe() const override { return kind() + " in the pipeline: " + effect_; }
@@ -497,6 +521,7 @@ class PipelineFault final : public Injection {
     if (const grpc::Status status = stub_->RenewFault(&call, request, &answer); !status.ok()) {
       return FD_STATUS(StatusCode::kUnavailable, kind() + ": renewing lease " + lease_ + ": " + status.error_message());
     }
+    lease_until_ = clock_.Now() + ttl_;
     return journal_.Renew(id(), WallMillis(clock_) + std::chrono::duration_cast<std::chrono::milliseconds>(ttl_).count());
   }
 
@@ -517,6 +542,12 @@ class PipelineFault final : public Injection {
     return journal_.End(id(), "stopped", WallMillis(clock_));
   }
 
+  InjectionState State() const override {
+    if (stopped_) return {InjectionState::kStopped, "undone by stop"};
+    if (clock_.Now() >= lease_until_) return {InjectionState::kLapsed, "its lease in the pipeline lapsed"};
+    return {InjectionState::kRunning, ""};
+  }
+
   void Prepare(grpc::ClientContext& call) const {
     call.AddMetadata("x-firedrill-faults-token", token_);
     call.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
@@ -530,16 +561,9 @@ class PipelineFault final : public Injection {
   Journal& journal_;
   Clock& clock_;
   Duration ttl_;
+  MonotonicTime lease_until_;
   bool stopped_ = false;
 };
-
-bool IsPipelineFault(const std::string& kind) {
-  static const std::vector<std::string> kinds = {
-      "stage-stall",           "error-injection",      "inference-delay", "metamodel-corruption",
-      "exporter-down",         "database-unavailable", "backup-target-failure", "backup-scheduler-stop",
-      "config-fault",          "gpu-memory-leak",      "feeder-stall",    "thermal"};
-  return std::find(kinds.begin(), kinds.end(), kind) != kinds.end();
-}
 
 Result<std::unique_ptr<Injection>> StartPipelineFault(const std::string& kind, const nlohmann::json& fields,
                                                       InjectionContext& context) {
@@ -602,6 +626,11 @@ class NetworkInjection final : public Injection {
     stopped_ = true;
     proxy_.ClearFault();
     return journal_.End(id(), "stopped", WallMillis(clock_));
+  }
+  InjectionState State() const override {
+    if (stopped_) return {InjectionState::kStopped, "undone by stop"};
+    if (!proxy_.Stats().fault_active) return {InjectionState::kLapsed, "the proxy's lease lapsed"};
+    return {InjectionState::kRunning, ""};
   }
 
  private:
@@ -693,6 +722,12 @@ class GpuMemoryHog final : public Injection {
     int status = 0;
     waitpid(helper_, &status, 0);
     return journal_.End(id(), "stopped", WallMillis(clock_));
+  }
+  InjectionState State() const override {
+    if (control_ < 0) return {InjectionState::kStopped, "undone by stop"};
+    const char helper = ProcessState(helper_);
+    if (helper == 'Z' || helper == '?') return {InjectionState::kLapsed, "its process ended and gave the memory back"};
+    return {InjectionState::kRunning, ""};
   }
 
  private:
@@ -846,6 +881,12 @@ class GpuComputeBurn final : public Injection {
     FD_RETURN_IF_ERROR(journal_.End(id(), failed.ok() ? "stopped" : "stopped: " + failed.message(), WallMillis(clock_)));
     return failed;
   }
+  InjectionState State() const override {
+    std::lock_guard lock(lease_->mutex);
+    if (lease_->burns.empty()) return {InjectionState::kStopped, "undone by stop"};
+    if (lease_->lapsed) return {InjectionState::kLapsed, "the lease lapsed: the burn stopped"};
+    return {InjectionState::kRunning, ""};
+  }
 
  private:
   // Shared with the lease timer, which may fire while the injection stops.
@@ -918,6 +959,38 @@ Result<std::unique_ptr<Injection>> GpuComputeBurnInjection(const nlohmann::json&
   return std::unique_ptr<Injection>(new GpuComputeBurn(id, what, std::move(burns), context));
 }
 
+// The registry: each runnable kind and the factory that starts it.
+using Factory = Result<std::unique_ptr<Injection>> (*)(const std::string& kind, const nlohmann::json& fields,
+                                                       InjectionContext& context);
+template <Result<std::unique_ptr<Injection>> (*start)(const nlohmann::json&, InjectionContext&)>
+Result<std::unique_ptr<Injection>> IgnoringKind(const std::string&, const nlohmann::json& fields,
+                                                InjectionContext& context) {
+  return start(fields, context);
+}
+
+const std::map<std::string, Factory>& Factories() {
+  static const std::map<std::string, Factory> factories = [] {
+    std::map<std::string, Factory> all = {
+        {"process-pause", IgnoringKind<ProcessPause>},
+        {"process-kill", IgnoringKind<ProcessKill>},
+        {"cpu-hog", IgnoringKind<CpuHogInjection>},
+        {"host-memory-hog", IgnoringKind<HostMemoryHogInjection>},
+        {"disk-fill", IgnoringKind<DiskFill>},
+        {"network", IgnoringKind<NetworkFaultInjection>},
+        {"gpu-memory-hog", IgnoringKind<GpuMemoryHogInjection>},
+        {"gpu-compute-burn", IgnoringKind<GpuComputeBurnInjection>},
+    };
+    // The faults hsof-pipeline runs itself, through its Faults service.
+    for (const char* kind : {"stage-stall", "error-injection", "inference-delay", "metamodel-corruption",
+                             "exporter-down", "database-unavailable", "backup-target-failure",
+                             "backup-scheduler-stop", "config-fault", "gpu-memory-leak", "feeder-stall", "thermal"}) {
+      all.emplace(kind, StartPipelineFault);
+    }
+    return all;
+  }();
+  return factories;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Injection>> StartInjection(const std::string& kind, const nlohmann::json& fields,
@@ -925,17 +998,25 @@ Result<std::unique_ptr<Injection>> StartInjection(const std::string& kind, const
   if (context.journal == nullptr || context.clock == nullptr) {
     return FD_STATUS(StatusCode::kInvalidArgument, "StartInjection: a journal and a clock are required");
   }
+  const auto found = Factories().find(kind);
+  if (found == Factories().end()) {
+    return FD_STATUS(StatusCode::kUnimplemented, "injector " + kind + " is not runnable in this build");
+  }
   if (!context.limits.dry_run) FD_RETURN_IF_ERROR(CheckConcurrentFaults(kind, context));
-  if (kind == "process-pause") return ProcessPause(fields, context);
-  if (kind == "process-kill") return ProcessKill(fields, context);
-  if (kind == "cpu-hog") return CpuHogInjection(fields, context);
-  if (kind == "host-memory-hog") return HostMemoryHogInjection(fields, context);
-  if (kind == "disk-fill") return DiskFill(fields, context);
-  if (kind == "network") return NetworkFaultInjection(fields, context);
-  if (kind == "gpu-memory-hog") return GpuMemoryHogInjection(fields, context);
-  if (kind == "gpu-compute-burn") return GpuComputeBurnInjection(fields, context);
-  if (IsPipelineFault(kind)) return StartPipelineFault(kind, fields, context);
-  return FD_STATUS(StatusCode::kUnimplemented, "injector " + kind + " is catalogued but not runnable in this build yet");
+  return found->second(kind, fields, context);
+}
+
+bool IsRunnable(std::string_view kind) { return Factories().count(std::string(kind)) > 0; }
+
+std::string_view PhaseName(InjectionState::Phase phase) {
+  switch (phase) {
+    case InjectionState::kRunning: return "running";
+    case InjectionState::kStopped: return "stopped";
+    case InjectionState::kLapsed: return "lapsed";
+    case InjectionState::kDone: return "done";
+    case InjectionState::kDryRun: return "dry-run";
+  }
+  return "unknown";
 }
 
 }  // namespace firedrill::injectors

@@ -13,6 +13,7 @@
 
 #include <prometheus/text_serializer.h>
 
+#include "firedrill/injectors/catalog.h"
 #include "firedrill/injectors/fault_metrics.h"
 #include "firedrill/injectors/journal.h"
 #include "firedrill/injectors/undo.h"
@@ -107,8 +108,10 @@ TEST_F(InjectionTest, PauseStopsTheProcessAndStopResumesIt) {
   EXPECT_TRUE(target.WaitForChange());
   EXPECT_EQ(ProcessState(target.pid()), 'T');
   EXPECT_EQ(journal_->OpenFaults()->size(), 1u);
+  EXPECT_TRUE((*pause)->State().active());
   ASSERT_TRUE((*pause)->Renew().ok());
   ASSERT_TRUE((*pause)->Stop().ok());
+  EXPECT_EQ((*pause)->State().phase, InjectionState::kStopped);
   EXPECT_FALSE(target.WaitForChange());
   EXPECT_NE(ProcessState(target.pid()), 'T');
   EXPECT_TRUE(journal_->OpenFaults()->empty());
@@ -123,6 +126,8 @@ TEST_F(InjectionTest, APauseNotRenewedLapses) {
   ASSERT_TRUE(pause.ok()) << pause.status();
   EXPECT_TRUE(target.WaitForChange());
   EXPECT_FALSE(target.WaitForChange()) << "the guardian resumed it when the lease lapsed";
+  const InjectionState lapsed = (*pause)->State();
+  EXPECT_EQ(lapsed.phase, InjectionState::kLapsed) << PhaseName(lapsed.phase) << ": " << lapsed.detail;
   EXPECT_TRUE((*pause)->Stop().ok()) << "a guardian that already undid the fault is not an error";
   EXPECT_TRUE(journal_->OpenFaults()->empty());
 }
@@ -388,6 +393,18 @@ TEST_F(InjectionTest, CpuHogBurnsUntilStopped) {
 namespace firedrill::injectors {
 namespace {
 
+// Every catalogued injector has a factory in the registry, and nothing runs
+// that the catalogue (and so the scenario validator) does not know.
+TEST(InjectorRegistry, EveryCataloguedKindIsRunnable) {
+  for (const InjectorInfo& info : Catalog()) EXPECT_TRUE(IsRunnable(info.kind)) << info.kind;
+  EXPECT_FALSE(IsRunnable("no-such-fault"));
+  InjectionContext context;
+  Journal* none = nullptr;
+  context.journal = none;
+  EXPECT_EQ(StartInjection("cpu-hog", {{"threads", "1"}}, context).status().code(), StatusCode::kInvalidArgument)
+      << "a journal and a clock are required";
+}
+
 // The journal's listener feeds Firedrill's fault metrics and the event
 // timeline: a fault shows as active while it runs, and its end is counted
 // by outcome.
@@ -476,7 +493,9 @@ TEST_F(InjectionTest, GpuComputeBurnEndsWhenItsLeaseLapses) {
   ASSERT_TRUE(burn.ok()) << burn.status();
   drill_clock.Advance(20s);
   ASSERT_TRUE((*burn)->Renew().ok());
+  EXPECT_TRUE((*burn)->State().active());
   drill_clock.Advance(31s);
+  EXPECT_EQ((*burn)->State().phase, InjectionState::kLapsed);
   EXPECT_EQ((*burn)->Renew().code(), StatusCode::kUnavailable) << "renewing a lapsed burn says so";
   ASSERT_TRUE((*burn)->Stop().ok());
   EXPECT_EQ(ThreadCount(), threads_before);

@@ -84,8 +84,10 @@ TEST_F(PipelineFaultTest, ExporterDownAnswers503UntilStopped) {
   ASSERT_TRUE(fault.ok()) << fault.status();
   EXPECT_EQ(HttpCall("GET", Exporter()).status, 503);
   EXPECT_EQ(journal_->OpenFaults()->size(), 1u);
+  EXPECT_TRUE((*fault)->State().active());
   ASSERT_TRUE((*fault)->Renew().ok());
   ASSERT_TRUE((*fault)->Stop().ok());
+  EXPECT_EQ((*fault)->State().phase, InjectionState::kStopped);
   EXPECT_EQ(HttpCall("GET", Exporter()).status, 200);
   EXPECT_TRUE(journal_->OpenFaults()->empty());
 }
@@ -125,6 +127,7 @@ TEST_F(PipelineFaultTest, NetworkLatencyOnTheHttpApiUntilStopped) {
   EXPECT_EQ(journal_->OpenFaults()->size(), 1u);
   // A new connection: a round trip for the request and its answer.
   EXPECT_GE(timed_health(), 0.4);
+  EXPECT_TRUE((*fault)->State().active());
   EXPECT_EQ(StartInjection("network", {{"endpoint", "http"}, {"reset", "10%"}}, context_).status().code(),
             StatusCode::kInvalidArgument)
       << "one network fault per proxy at a time";
@@ -162,6 +165,7 @@ TEST_F(PipelineFaultTest, GpuMemoryHogStarvesJobsUntilStopped) {
   ASSERT_EQ(open->size(), 1u);
   const pid_t helper = (*open)[0].undo["pid"].get<pid_t>();
   EXPECT_NE(ProcessState(helper), '?') << "the memory is held by another process";
+  EXPECT_TRUE((*hog)->State().active());
   EXPECT_EQ(RunJob("hog-during"), "completed");
   EXPECT_EQ(out_of_memory_fallbacks(), before + 1) << "the job could not get device memory";
   // A second hog finds nothing free, and says so.

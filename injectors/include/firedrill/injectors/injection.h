@@ -64,6 +64,21 @@ struct InjectionContext {
   Duration ttl = std::chrono::seconds(30);  // the lease: lapses unless renewed
 };
 
+// Where a running injection stands.
+struct InjectionState {
+  enum Phase {
+    kRunning,  // in effect, its lease held
+    kStopped,  // undone by Stop
+    kLapsed,   // ended on its own: lease lapsed, helper gone
+    kDone,     // a one-shot fault (a signal sent): nothing runs
+    kDryRun,   // nothing was done
+  };
+  Phase phase = kRunning;
+  std::string detail;  // why, for the event timeline
+  bool active() const { return phase == kRunning; }
+};
+std::string_view PhaseName(InjectionState::Phase phase);  // "running", "stopped", ...
+
 class Injection {
  public:
   virtual ~Injection() = default;  // an injection still running is stopped
@@ -75,6 +90,8 @@ class Injection {
   virtual Status Renew() = 0;
   // Undoes the fault and journals its end. Idempotent.
   virtual Status Stop() = 0;
+  // Whether the fault is still in effect, as far as this process can see.
+  virtual InjectionState State() const = 0;
 
  protected:
   Injection(std::string id, std::string kind) : id_(std::move(id)), kind_(std::move(kind)) {}
@@ -91,5 +108,7 @@ class Injection {
 // run yet. With limits.dry_run, returns an injection that only describes.
 Result<std::unique_ptr<Injection>> StartInjection(const std::string& kind, const nlohmann::json& fields,
                                                   InjectionContext& context);
+// Whether this build can start `kind` (the registry of injector factories).
+bool IsRunnable(std::string_view kind);
 
 }  // namespace firedrill::injectors
