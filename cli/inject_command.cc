@@ -125,6 +125,15 @@ CLI::App* AddInjectCommand(CLI::App& app, InjectCommandOptions& options) {
 }
 
 int RunInjectCommand(const InjectCommandOptions& options) {
+  // Ctrl-C and SIGTERM are taken by sigtimedwait below, never in the middle
+  // of a start or a stop: blocked here, before any thread (metrics server,
+  // proxy, gRPC, hog) starts, so that every thread inherits the mask.
+  sigset_t ending;
+  sigemptyset(&ending);
+  sigaddset(&ending, SIGINT);
+  sigaddset(&ending, SIGTERM);
+  sigaddset(&ending, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &ending, nullptr);
   const InjectorInfo* info = injectors::FindInjector(options.kind);
   if (info == nullptr) {
     std::string known;
@@ -250,16 +259,6 @@ int RunInjectCommand(const InjectCommandOptions& options) {
     proxies.push_back(std::move(*proxy));
   }
   std::cout.flush();
-
-  // Ctrl-C and SIGTERM are taken here, in order, never in the middle of a
-  // start: blocked before any thread (proxy, gRPC, hog) starts, so every
-  // thread inherits the mask and only sigtimedwait sees them.
-  sigset_t ending;
-  sigemptyset(&ending);
-  sigaddset(&ending, SIGINT);
-  sigaddset(&ending, SIGTERM);
-  sigaddset(&ending, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &ending, nullptr);
 
   auto injection = injectors::StartInjection(options.kind, fields, context);
   if (!injection.ok()) {

@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -58,20 +60,36 @@ int main(int argc, char** argv) {
   sigaddset(&ending, SIGTERM);
   sigaddset(&ending, SIGINT);
   sigaddset(&ending, SIGHUP);
+  sigaddset(&ending, SIGUSR1);
   sigprocmask(SIG_BLOCK, &ending, nullptr);
   const int signals = signalfd(-1, &ending, SFD_CLOEXEC);
-  // The owner's death ends this process too (its pipe's end of file says the
-  // same; this covers an owner whose pipe was inherited elsewhere).
-  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  // The owner's death ends this process too: its pipe's end of file says so,
+  // and so does the parent-death signal — which also fires when the thread
+  // that spawned it ends, so it only prompts a look at who the parent is.
+  prctl(PR_SET_PDEATHSIG, SIGUSR1);
   if (getppid() != owner) return 0;
 
-  const auto wait_for = [&](int timeout_ms) -> char {  // 0: time to end
-    pollfd watch[2] = {{STDIN_FILENO, POLLIN, 0}, {signals, POLLIN, 0}};
-    if (poll(watch, 2, timeout_ms) <= 0 || (watch[1].revents & POLLIN)) return 0;
-    char command = 0;
-    return read(STDIN_FILENO, &command, 1) == 1 ? command : 0;
+  // The next command within a lease; 0 when it is time to end.
+  const auto next_command = [&]() -> char {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(lease_ms);
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return 0;  // the lease lapsed
+      pollfd watch[2] = {{STDIN_FILENO, POLLIN, 0}, {signals, POLLIN, 0}};
+      const int ready = poll(watch, 2, static_cast<int>(left.count()));
+      if (ready < 0 && errno == EINTR) continue;
+      if (ready <= 0) return 0;
+      if (watch[1].revents & POLLIN) {
+        signalfd_siginfo info{};
+        (void)!read(signals, &info, sizeof info);
+        if (info.ssi_signo == SIGUSR1 && getppid() == owner) continue;
+        return 0;
+      }
+      char command = 0;
+      return read(STDIN_FILENO, &command, 1) == 1 ? command : 0;
+    }
   };
-  if (wait_for(lease_ms) != 'G') return 0;
+  if (next_command() != 'G') return 0;
 
   firedrill::gpu::BackendChoice choice = firedrill::gpu::BackendChoice::kAuto;
   firedrill::gpu::ParseBackendChoice(backend, &choice);
@@ -104,7 +122,7 @@ int main(int argc, char** argv) {
     if (auto held = record->Hold(bytes); !held.ok()) return Answer("error: " + held.message(), 1);
   }
   Answer("held " + std::to_string(bytes), 0);
-  while (wait_for(lease_ms) == 'R') {
+  while (next_command() == 'R') {
   }
   // Whatever ended it, the memory goes back on the way out.
   if (hog) (void)hog->Release();

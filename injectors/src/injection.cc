@@ -39,6 +39,11 @@ std::int64_t WallMillis(const Clock& clock) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(clock.WallNow().time_since_epoch()).count();
 }
 
+// When a lease renewed now lapses, as the journal records it.
+std::int64_t LeaseUntilMs(const Clock& clock, Duration ttl) {
+  return WallMillis(clock) + std::chrono::duration_cast<std::chrono::milliseconds>(ttl).count();
+}
+
 std::string NewId(const std::string& kind, const Clock& clock) {
   static std::atomic<int> sequence{0};
   return kind + "-" + std::to_string(WallMillis(clock)) + "-" + std::to_string(getpid()) + "-" +
@@ -137,12 +142,11 @@ class GuardedInjection final : public Injection {
   Status Renew() override {
     if (stopped_) return Status();
     FD_RETURN_IF_ERROR(guardian_->Renew());
-    return journal_.Renew(id(), WallMillis(clock_) + std::chrono::duration_cast<std::chrono::milliseconds>(ttl_).count());
+    return journal_.Renew(id(), LeaseUntilMs(clock_, ttl_));
   }
 
   Status Stop() override {
-    if (stopped_) return Status();
-    stopped_ = true;
+    if (stopped_.exchange(true)) return Status();
     const Status undone = RunUndo(undo_);
     // Should our own undo fail, the guardian tries once more.
     const Status guardian = undone.ok() ? guardian_->Dismiss() : guardian_->UndoNow();
@@ -164,7 +168,7 @@ class GuardedInjection final : public Injection {
   Journal& journal_;
   Clock& clock_;
   Duration ttl_;
-  bool stopped_ = false;
+  std::atomic<bool> stopped_{false};
 };
 
 // A fault that ends with this process (busy threads): journalled for the
@@ -188,7 +192,7 @@ class CpuHog final : public Injection {
   }
   Status Renew() override {
     Lease();
-    return journal_.Renew(id(), WallMillis(clock_) + std::chrono::duration_cast<std::chrono::milliseconds>(ttl_).count());
+    return journal_.Renew(id(), LeaseUntilMs(clock_, ttl_));
   }
   Status Stop() override {
     if (stop_.exchange(true)) return Status();
@@ -252,7 +256,7 @@ class HostMemoryHog final : public Injection {
   std::string Describe() const override { return "host-memory-hog: holding " + FormatSize(bytes_); }
   Status Renew() override {
     Lease();
-    return journal_.Renew(id(), WallMillis(clock_) + std::chrono::duration_cast<std::chrono::milliseconds>(ttl_).count());
+    return journal_.Renew(id(), LeaseUntilMs(clock_, ttl_));
   }
   Status Stop() override {
     {
@@ -522,12 +526,11 @@ class PipelineFault final : public Injection {
       return FD_STATUS(StatusCode::kUnavailable, kind() + ": renewing lease " + lease_ + ": " + status.error_message());
     }
     lease_until_ = clock_.Now() + ttl_;
-    return journal_.Renew(id(), WallMillis(clock_) + std::chrono::duration_cast<std::chrono::milliseconds>(ttl_).count());
+    return journal_.Renew(id(), LeaseUntilMs(clock_, ttl_));
   }
 
   Status Stop() override {
-    if (stopped_) return Status();
-    stopped_ = true;
+    if (stopped_.exchange(true)) return Status();
     grpc::ClientContext call;
     Prepare(call);
     hsof::v1::StopFaultRequest request;
@@ -562,7 +565,7 @@ class PipelineFault final : public Injection {
   Clock& clock_;
   Duration ttl_;
   MonotonicTime lease_until_;
-  bool stopped_ = false;
+  std::atomic<bool> stopped_{false};
 };
 
 Result<std::unique_ptr<Injection>> StartPipelineFault(const std::string& kind, const nlohmann::json& fields,
@@ -606,10 +609,12 @@ Result<std::unique_ptr<Injection>> StartPipelineFault(const std::string& kind, c
 // journal row is the record, the proxy's own lease the end.
 class NetworkInjection final : public Injection {
  public:
-  NetworkInjection(std::string id, std::string what, TcpProxy& proxy, InjectionContext& context)
+  NetworkInjection(std::string id, std::string what, TcpProxy& proxy, std::uint64_t fault_id,
+                   InjectionContext& context)
       : Injection(std::move(id), "network"),
         what_(std::move(what)),
         proxy_(proxy),
+        fault_id_(fault_id),
         journal_(*context.journal),
         clock_(*context.clock),
         ttl_(context.ttl) {}
@@ -618,28 +623,28 @@ class NetworkInjection final : public Injection {
   std::string Describe() const override { return what_; }
   Status Renew() override {
     if (stopped_) return Status();
-    FD_RETURN_IF_ERROR(proxy_.Renew(ttl_));
-    return journal_.Renew(id(), WallMillis(clock_) + std::chrono::duration_cast<std::chrono::milliseconds>(ttl_).count());
+    FD_RETURN_IF_ERROR(proxy_.Renew(fault_id_, ttl_));
+    return journal_.Renew(id(), LeaseUntilMs(clock_, ttl_));
   }
   Status Stop() override {
-    if (stopped_) return Status();
-    stopped_ = true;
-    proxy_.ClearFault();
+    if (stopped_.exchange(true)) return Status();
+    proxy_.ClearFault(fault_id_);
     return journal_.End(id(), "stopped", WallMillis(clock_));
   }
   InjectionState State() const override {
     if (stopped_) return {InjectionState::kStopped, "undone by stop"};
-    if (!proxy_.Stats().fault_active) return {InjectionState::kLapsed, "the proxy's lease lapsed"};
+    if (!proxy_.FaultActive(fault_id_)) return {InjectionState::kLapsed, "the proxy's lease lapsed"};
     return {InjectionState::kRunning, ""};
   }
 
  private:
   std::string what_;
   TcpProxy& proxy_;
+  std::uint64_t fault_id_;
   Journal& journal_;
   Clock& clock_;
   Duration ttl_;
-  bool stopped_ = false;
+  std::atomic<bool> stopped_{false};
 };
 
 Result<std::unique_ptr<Injection>> NetworkFaultInjection(const nlohmann::json& fields, InjectionContext& context) {
@@ -684,11 +689,14 @@ Result<std::unique_ptr<Injection>> NetworkFaultInjection(const nlohmann::json& f
   if (context.limits.dry_run) return std::unique_ptr<Injection>(new DryRun("dry-run", "network", what));
   const std::string id = NewId("network", *context.clock);
   FD_RETURN_IF_ERROR(context.journal->Begin(Record(id, "network", target, UndoNothing(), context)));
-  if (Status set = proxy.SetFault(fault, context.ttl); !set.ok()) {
-    (void)context.journal->End(id, "failed: " + set.message(), WallMillis(*context.clock));
-    return set;
+  Result<std::uint64_t> set = proxy.SetFault(fault, context.ttl);
+  if (!set.ok()) {
+    (void)context.journal->End(id, "failed: " + set.status().message(), WallMillis(*context.clock));
+    // Another fault took the proxy between the check above and now.
+    return set.status().code() == StatusCode::kFailedPrecondition ? Invalid("network", set.status().message())
+                                                                   : set.status();
   }
-  return std::unique_ptr<Injection>(new NetworkInjection(id, what, proxy, context));
+  return std::unique_ptr<Injection>(new NetworkInjection(id, what, proxy, *set, context));
 }
 
 // Device memory held by a separate process (firedrill-gpu-hog), as a noisy
@@ -713,14 +721,23 @@ class GpuMemoryHog final : public Injection {
     if (send(control_, &renew, 1, MSG_NOSIGNAL) != 1) {
       return FD_STATUS(StatusCode::kUnavailable, "gpu-memory-hog: its process is gone (its lease lapsed?)");
     }
-    return journal_.Renew(id(), WallMillis(clock_) + std::chrono::duration_cast<std::chrono::milliseconds>(ttl_).count());
+    return journal_.Renew(id(), LeaseUntilMs(clock_, ttl_));
   }
   Status Stop() override {
-    if (control_ < 0) return Status();
-    close(control_);  // end of file: the helper gives the memory back and exits
-    control_ = -1;
+    const int control = control_.exchange(-1);
+    if (control < 0) return Status();
+    close(control);  // end of file: the helper gives the memory back and exits
+    // Freeing even 74 GiB takes well under a second; a helper stuck in the
+    // driver, or stopped, is killed after ten (its memory goes with it).
     int status = 0;
-    waitpid(helper_, &status, 0);
+    for (int waited_ms = 0; waitpid(helper_, &status, WNOHANG) == 0; waited_ms += 10) {
+      if (waited_ms == 10'000) {
+        kill(helper_, SIGKILL);
+        waitpid(helper_, &status, 0);
+        return journal_.End(id(), "stopped: its process was killed after 10 s", WallMillis(clock_));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     return journal_.End(id(), "stopped", WallMillis(clock_));
   }
   InjectionState State() const override {
@@ -733,7 +750,7 @@ class GpuMemoryHog final : public Injection {
  private:
   std::string what_;
   pid_t helper_;
-  int control_;
+  std::atomic<int> control_;
   Journal& journal_;
   Clock& clock_;
   Duration ttl_;
@@ -794,11 +811,26 @@ Result<std::unique_ptr<Injection>> GpuMemoryHogInjection(const nlohmann::json& f
   posix_spawn_file_actions_destroy(&actions);
   close(control[1]);
   close(answers[1]);
+  // Reads the helper's one-line answer within a minute (creating a CUDA
+  // context and touching every page can take a while); "" if none came.
+  const auto read_answer = [&]() {
+    std::string answer;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    char c = 0;
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      pollfd ready{answers[0], POLLIN, 0};
+      const int polled = left.count() > 0 ? poll(&ready, 1, static_cast<int>(left.count())) : 0;
+      if (polled < 0 && errno == EINTR) continue;
+      if (polled != 1 || read(answers[0], &c, 1) != 1 || c == '\n') return answer;
+      answer += c;
+    }
+  };
   const auto fail = [&](StatusCode code, const std::string& why) -> Status {
     close(control[0]);
     close(answers[0]);
     if (helper > 0) {
-      kill(helper, SIGTERM);
+      kill(helper, SIGKILL);  // it holds nothing that outlives it
       waitpid(helper, nullptr, 0);
     }
     return FD_STATUS(code, "gpu-memory-hog: " + why);
@@ -814,22 +846,14 @@ Result<std::unique_ptr<Injection>> GpuMemoryHogInjection(const nlohmann::json& f
     return fail(begun.code(), begun.message());
   }
   const char go = 'G';
-  std::string answer;
-  if (send(control[0], &go, 1, MSG_NOSIGNAL) == 1) {
-    // Creating a CUDA context and touching every page can take a while.
-    char c = 0;
-    pollfd ready{answers[0], POLLIN, 0};
-    while (poll(&ready, 1, 60'000) == 1 && read(answers[0], &c, 1) == 1 && c != '\n') answer += c;
-  }
-  close(answers[0]);
+  const std::string answer = send(control[0], &go, 1, MSG_NOSIGNAL) == 1 ? read_answer() : "";
   if (answer.rfind("held ", 0) != 0) {
-    const std::string why = answer.empty() ? "its process ended without an answer" : answer;
+    const std::string why = answer.empty() ? "its process gave no answer within a minute" : answer;
     (void)context.journal->End(id, "failed: " + why, WallMillis(*context.clock));
     const bool exhausted = answer.find("out of memory") != std::string::npos;
-    answers[0] = -1;
-    const Status failed = fail(exhausted ? StatusCode::kResourceExhausted : StatusCode::kUnavailable, why);
-    return failed;
+    return fail(exhausted ? StatusCode::kResourceExhausted : StatusCode::kUnavailable, why);
   }
+  close(answers[0]);
   return std::unique_ptr<Injection>(
       new GpuMemoryHog(id, what + " (" + FormatSize(std::strtoull(answer.c_str() + 5, nullptr, 10)) + ", pid " + std::to_string(helper) + ")",
                        helper, control[0], context));
@@ -858,12 +882,14 @@ class GpuComputeBurn final : public Injection {
 
   std::string Describe() const override { return what_; }
   Status Renew() override {
-    std::lock_guard lock(lease_->mutex);
-    if (lease_->burns.empty()) return Status();  // stopped
-    if (lease_->lapsed) return FD_STATUS(StatusCode::kUnavailable, "gpu-compute-burn: its lease lapsed, the burn ended");
-    clock_.Cancel(lease_->timer);
-    lease_->timer = clock_.ScheduleAfter(ttl_, Lapse(lease_));
-    return journal_.Renew(id(), WallMillis(clock_) + std::chrono::duration_cast<std::chrono::milliseconds>(ttl_).count());
+    {
+      std::lock_guard lock(lease_->mutex);
+      if (lease_->burns.empty()) return Status();  // stopped
+      if (lease_->lapsed) return FD_STATUS(StatusCode::kUnavailable, "gpu-compute-burn: its lease lapsed, the burn ended");
+      clock_.Cancel(lease_->timer);
+      lease_->timer = clock_.ScheduleAfter(ttl_, Lapse(lease_));
+    }
+    return journal_.Renew(id(), LeaseUntilMs(clock_, ttl_));
   }
   Status Stop() override {
     {
@@ -872,9 +898,9 @@ class GpuComputeBurn final : public Injection {
       lease_->burns.clear();  // a lapse that fires now finds nothing to touch
       clock_.Cancel(lease_->timer);
     }
+    for (auto& burn : burns_) burn->Stop();  // all at once, then wait for each
     Status failed;
     for (auto& burn : burns_) {
-      burn->Stop();
       const workload::StressResult result = burn->Wait();
       if (!result.status.ok() && failed.ok()) failed = result.status;
     }

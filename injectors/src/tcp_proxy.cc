@@ -37,6 +37,9 @@ Status CheckNetworkFault(const NetworkFault& fault) {
   if (fault.latency < Duration::zero() || fault.jitter < Duration::zero()) {
     return FD_STATUS(StatusCode::kInvalidArgument, "network: latency and jitter must not be negative");
   }
+  if (fault.latency + fault.jitter > std::chrono::hours(1)) {
+    return FD_STATUS(StatusCode::kInvalidArgument, "network: latency plus jitter over an hour is a blackhole; use blackhole");
+  }
   return Status();
 }
 
@@ -81,6 +84,8 @@ struct Connection {
   bool blackholed = false;
   std::uint32_t client_events = 0;
   std::uint32_t service_events = 0;
+  bool client_watched = false;  // in the epoll set
+  bool service_watched = false;
 };
 
 void CloseWithReset(int fd) {
@@ -144,6 +149,7 @@ struct TcpProxy::Loop {
   std::optional<NetworkFault> fault;
   MonotonicTime lease_until{};
   std::uint64_t generation = 0;
+  std::uint64_t fault_id = 0;  // the generation that set the fault in force
   bool stopping = false;
 
   // The loop's own copy of what it applies.
@@ -151,6 +157,7 @@ struct TcpProxy::Loop {
   std::uint64_t applied_generation = 0;
   std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> connections;
   std::uint64_t next_id = 0;
+  std::optional<Steady::time_point> listen_resumes;  // set while out of descriptors
 
   std::atomic<std::int64_t> accepted{0}, open{0}, affected{0}, reset{0}, blackholed{0}, upstream_failures{0};
   std::atomic<std::int64_t> bytes_to_service{0}, bytes_to_client{0};
@@ -165,33 +172,40 @@ struct TcpProxy::Loop {
   void Watch(Connection& connection, bool service_side) {
     // What each socket waits for: input while its direction has room and
     // is not blackholed; output while a send would block (or the connect
-    // to the service is in progress).
+    // to the service is in progress); a blackholed socket, its peer giving
+    // up.
     const bool hold = connection.blackholed;
     auto wanted = [&](const Direction& reading, const Direction& writing, bool connecting) {
       std::uint32_t events = 0;
       if (!reading.read_eof && reading.queued < kMaxQueued && !hold && !connecting) events |= EPOLLIN;
       if (writing.blocked || connecting) events |= EPOLLOUT;
+      if (hold) events |= EPOLLRDHUP;
       return events;
     };
     const int fd = service_side ? connection.service : connection.client;
+    const Direction& reading = service_side ? connection.down : connection.up;
     std::uint32_t& current = service_side ? connection.service_events : connection.client_events;
+    bool& watched = service_side ? connection.service_watched : connection.client_watched;
     const std::uint32_t events = service_side ? wanted(connection.down, connection.up, !connection.connected)
                                               : wanted(connection.up, connection.down, false);
-    if (events == current) return;
+    // A socket with nothing left to read or wait for leaves the set: a hung-up
+    // socket reports EPOLLHUP on every wait, whatever it asked for.
+    if (events == 0 && reading.read_eof) {
+      if (watched) epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
+      watched = false;
+      current = 0;
+      return;
+    }
+    if (watched && events == current) return;
     epoll_event change{};
     change.events = events;
     change.data.u64 = (connection.id << 1) | (service_side ? 1 : 0);
-    epoll_ctl(epoll_fd, EPOLL_CTL_MOD, fd, &change);
+    epoll_ctl(epoll_fd, watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &change);
+    watched = true;
     current = events;
   }
 
   void Register(Connection& connection) {
-    for (const bool service_side : {false, true}) {
-      epoll_event add{};
-      add.events = 0;
-      add.data.u64 = (connection.id << 1) | (service_side ? 1 : 0);
-      epoll_ctl(epoll_fd, EPOLL_CTL_ADD, service_side ? connection.service : connection.client, &add);
-    }
     Watch(connection, false);
     Watch(connection, true);
   }
@@ -246,6 +260,26 @@ struct TcpProxy::Loop {
     }
   }
 
+  void PauseListening() {
+    epoll_event rest{};
+    rest.data.u64 = kListenTag;
+    epoll_ctl(epoll_fd, EPOLL_CTL_MOD, listen_fd, &rest);
+    listen_resumes = Steady::now() + std::chrono::milliseconds(100);
+  }
+  // Listens again once the rest is over; otherwise says when to wake for it.
+  void ResumeListening(std::optional<Steady::time_point>* next) {
+    if (!listen_resumes) return;
+    if (Steady::now() < *listen_resumes) {
+      if (!*next || *listen_resumes < **next) *next = listen_resumes;
+      return;
+    }
+    epoll_event listen_again{};
+    listen_again.events = EPOLLIN;
+    listen_again.data.u64 = kListenTag;
+    epoll_ctl(epoll_fd, EPOLL_CTL_MOD, listen_fd, &listen_again);
+    listen_resumes.reset();
+  }
+
   // Takes up a fault set, cleared or lapsed since the last look; false when
   // the proxy is stopping.
   bool Refresh() {
@@ -270,7 +304,12 @@ struct TcpProxy::Loop {
       // A connection is drawn under the fault in force when it is taken.
       if (!Refresh()) return;
       const int client = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (client < 0) return;  // EAGAIN, or a connection that went away
+      if (client < 0) {
+        // Out of descriptors: the listener would stay readable and spin the
+        // loop, so it rests a moment (new connections wait in the backlog).
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) PauseListening();
+        return;  // EAGAIN, or a connection that went away
+      }
       accepted.fetch_add(1);
       const int service = socket(upstream.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
       const int rc = service < 0 ? -1 : connect(service, reinterpret_cast<sockaddr*>(&upstream), upstream_length);
@@ -413,9 +452,9 @@ struct TcpProxy::Loop {
       }
       connection.connected = true;
     }
-    // A socket in error, or a hung-up one whose bytes are held, would
-    // report itself on every wait: the connection is over.
-    if ((events & EPOLLERR) || ((events & EPOLLHUP) && connection.blackholed)) {
+    // A socket in error, or a blackholed one whose peer gave up, ends the
+    // connection.
+    if ((events & EPOLLERR) || ((events & (EPOLLHUP | EPOLLRDHUP)) && connection.blackholed)) {
       Drop(connection.id, true);
       return;
     }
@@ -463,6 +502,7 @@ struct TcpProxy::Loop {
         const auto found = connections.find(id);
         if (found != connections.end()) Pump(*found->second, &next);
       }
+      ResumeListening(&next);
       itimerspec timer{};
       if (next) {
         const auto at = std::max(*next, Steady::now() + std::chrono::microseconds(1)).time_since_epoch();
@@ -524,23 +564,28 @@ std::string TcpProxy::address() const {
   return (host_.find(':') != std::string::npos ? "[" + host_ + "]" : host_) + ":" + std::to_string(port_);
 }
 
-Status TcpProxy::SetFault(const NetworkFault& fault, Duration lease) {
+Result<std::uint64_t> TcpProxy::SetFault(const NetworkFault& fault, Duration lease) {
   FD_RETURN_IF_ERROR(CheckNetworkFault(fault));
+  std::uint64_t id = 0;
   {
     std::lock_guard lock(loop_->mutex);
+    if (loop_->fault && loop_->clock.Now() < loop_->lease_until) {
+      return FD_STATUS(StatusCode::kFailedPrecondition, "tcp proxy: a network fault is already active on " + upstream_);
+    }
     loop_->fault = fault;
     loop_->lease_until = loop_->clock.Now() + lease;
-    ++loop_->generation;
+    id = ++loop_->generation;
+    loop_->fault_id = id;
   }
   loop_->Wake();
-  return Status();
+  return id;
 }
 
-Status TcpProxy::Renew(Duration lease) {
+Status TcpProxy::Renew(std::uint64_t fault_id, Duration lease) {
   {
     std::lock_guard lock(loop_->mutex);
-    if (!loop_->fault || loop_->clock.Now() >= loop_->lease_until) {
-      return FD_STATUS(StatusCode::kFailedPrecondition, "tcp proxy: no network fault is active (its lease lapsed?)");
+    if (!loop_->fault || loop_->fault_id != fault_id || loop_->clock.Now() >= loop_->lease_until) {
+      return FD_STATUS(StatusCode::kFailedPrecondition, "tcp proxy: that network fault is no longer active (its lease lapsed?)");
     }
     loop_->lease_until = loop_->clock.Now() + lease;
   }
@@ -548,14 +593,19 @@ Status TcpProxy::Renew(Duration lease) {
   return Status();
 }
 
-void TcpProxy::ClearFault() {
+void TcpProxy::ClearFault(std::uint64_t fault_id) {
   {
     std::lock_guard lock(loop_->mutex);
-    if (!loop_->fault) return;
+    if (!loop_->fault || loop_->fault_id != fault_id) return;  // gone already, or another's
     loop_->fault.reset();
     ++loop_->generation;
   }
   loop_->Wake();
+}
+
+bool TcpProxy::FaultActive(std::uint64_t fault_id) const {
+  std::lock_guard lock(loop_->mutex);
+  return loop_->fault && loop_->fault_id == fault_id && loop_->clock.Now() < loop_->lease_until;
 }
 
 TcpProxyStats TcpProxy::Stats() const {

@@ -172,13 +172,18 @@ TEST_F(TcpProxyTest, PassesBytesThroughUnchangedBothWays) {
 TEST_F(TcpProxyTest, LatencyDelaysEachWayUntilTheFaultIsCleared) {
   const int fd = Connect(proxy_->port());
   RoundTripSeconds(fd, "warm");
-  ASSERT_TRUE(proxy_->SetFault({.latency = 150ms, .jitter = 20ms}, 60s).ok());
+  auto fault = proxy_->SetFault({.latency = 150ms, .jitter = 20ms}, 60s);
+  ASSERT_TRUE(fault.ok()) << fault.status();
+  EXPECT_EQ(proxy_->SetFault({.reset = 1}, 60s).status().code(), StatusCode::kFailedPrecondition)
+      << "one fault at a time";
   EXPECT_TRUE(proxy_->Stats().fault_active);
   // The open connection is drawn too: a round trip carries the delay twice.
   EXPECT_GE(RoundTripSeconds(fd, "slow"), 0.300);
   const int fresh = Connect(proxy_->port());
   EXPECT_GE(RoundTripSeconds(fresh, "slow too"), 0.300);
-  proxy_->ClearFault();
+  proxy_->ClearFault(*fault + 1);
+  EXPECT_TRUE(proxy_->FaultActive(*fault)) << "clearing another fault's id leaves this one";
+  proxy_->ClearFault(*fault);
   EXPECT_FALSE(proxy_->Stats().fault_active);
   EXPECT_LT(RoundTripSeconds(fd, "quick again"), 0.150);
   EXPECT_EQ(proxy_->Stats().affected, 2);
@@ -206,7 +211,8 @@ TEST_F(TcpProxyTest, BandwidthCapHoldsEachWay) {
 TEST_F(TcpProxyTest, ResetCutsOpenAndNewConnections) {
   const int open = Connect(proxy_->port());
   RoundTripSeconds(open, "before");
-  ASSERT_TRUE(proxy_->SetFault({.reset = 1}, 60s).ok());
+  auto fault = proxy_->SetFault({.reset = 1}, 60s);
+  ASSERT_TRUE(fault.ok());
   const Received cut = ReceiveExactly(open, 1, 10s);
   EXPECT_TRUE(cut.reset) << "eof " << cut.eof << " timed out " << cut.timed_out;
   const int fresh = Connect(proxy_->port());
@@ -215,7 +221,7 @@ TEST_F(TcpProxyTest, ResetCutsOpenAndNewConnections) {
   EXPECT_TRUE(!sent || refused.reset || refused.eof) << "a new connection is reset too";
   EXPECT_TRUE(refused.bytes.empty());
   EXPECT_EQ(proxy_->Stats().reset, 2);
-  proxy_->ClearFault();
+  proxy_->ClearFault(*fault);
   const int after = Connect(proxy_->port());
   RoundTripSeconds(after, "back");
   for (const int fd : {open, fresh, after}) close(fd);
@@ -224,13 +230,41 @@ TEST_F(TcpProxyTest, ResetCutsOpenAndNewConnections) {
 TEST_F(TcpProxyTest, BlackholeHoldsBytesAndReleasesThemWhenCleared) {
   const int fd = Connect(proxy_->port());
   RoundTripSeconds(fd, "before");
-  ASSERT_TRUE(proxy_->SetFault({.blackhole = 1}, 60s).ok());
+  auto fault = proxy_->SetFault({.blackhole = 1}, 60s);
+  ASSERT_TRUE(fault.ok());
   ASSERT_TRUE(SendAll(fd, "into the void"));
   EXPECT_TRUE(ReceiveExactly(fd, 13, 300ms).timed_out);
   EXPECT_EQ(proxy_->Stats().blackholed, 1);
   // A healed partition: TCP delivers what was held, in order.
-  proxy_->ClearFault();
+  proxy_->ClearFault(*fault);
   EXPECT_EQ(ReceiveExactly(fd, 13, 10s).bytes, "into the void");
+  close(fd);
+}
+
+// A client that gives up on a blackholed connection takes it down: the
+// proxy does not keep it, or the service's end, open until the fault ends.
+TEST_F(TcpProxyTest, AClientGivingUpOnABlackholeClosesItsConnection) {
+  auto fault = proxy_->SetFault({.blackhole = 1}, 60s);
+  ASSERT_TRUE(fault.ok());
+  const int fd = Connect(proxy_->port());
+  ASSERT_TRUE(SendAll(fd, "hello?"));
+  EXPECT_TRUE(ReceiveExactly(fd, 6, 100ms).timed_out);
+  close(fd);
+  const auto deadline = Steady::now() + 10s;
+  while (proxy_->Stats().open > 0 && Steady::now() < deadline) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(proxy_->Stats().open, 0);
+}
+
+// A half-close (the client sends, then shuts its side) with a delayed
+// answer: the answer still arrives in full, then end of file.
+TEST_F(TcpProxyTest, HalfCloseWithLatencyDeliversTheAnswerThenEnds) {
+  auto fault = proxy_->SetFault({.latency = 50ms}, 60s);
+  ASSERT_TRUE(fault.ok());
+  const int fd = Connect(proxy_->port());
+  ASSERT_TRUE(SendAll(fd, "request"));
+  shutdown(fd, SHUT_WR);
+  EXPECT_EQ(ReceiveExactly(fd, 7, 10s).bytes, "request");
+  EXPECT_TRUE(ReceiveExactly(fd, 1, 10s).eof);
   close(fd);
 }
 
@@ -274,14 +308,17 @@ TEST(TcpProxyLease, LapsesOnTheDrillClock) {
   SimulatedClock clock;
   auto proxy = TcpProxy::Start(echo.address(), 7, clock);
   ASSERT_TRUE(proxy.ok()) << proxy.status();
-  ASSERT_TRUE((*proxy)->SetFault({.reset = 1}, 30s).ok());
+  auto fault = (*proxy)->SetFault({.reset = 1}, 30s);
+  ASSERT_TRUE(fault.ok());
   clock.Advance(20s);
-  EXPECT_TRUE((*proxy)->Renew(30s).ok());
+  EXPECT_TRUE((*proxy)->Renew(*fault, 30s).ok());
+  EXPECT_EQ((*proxy)->Renew(*fault + 1, 30s).code(), StatusCode::kFailedPrecondition) << "not that fault's owner";
   clock.Advance(29s);
   EXPECT_TRUE((*proxy)->Stats().fault_active);
   clock.Advance(2s);
   EXPECT_FALSE((*proxy)->Stats().fault_active);
-  EXPECT_EQ((*proxy)->Renew(30s).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ((*proxy)->Renew(*fault, 30s).code(), StatusCode::kFailedPrecondition);
+  EXPECT_TRUE((*proxy)->SetFault({.latency = 1ms}, 30s).ok()) << "a lapsed fault leaves the proxy free";
   // A connection after the lapse is not drawn under the old fault.
   const int fd = Connect((*proxy)->port());
   RoundTripSeconds(fd, "fine");
@@ -293,6 +330,7 @@ TEST(TcpProxyFault, RefusesSharesOutOfRange) {
   EXPECT_EQ(CheckNetworkFault({.share = 1.5}).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(CheckNetworkFault({.reset = 0.7, .blackhole = 0.5}).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(CheckNetworkFault({.latency = -1ms}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(CheckNetworkFault({.latency = 2h}).code(), StatusCode::kInvalidArgument);
   EXPECT_TRUE(CheckNetworkFault({.latency = 5ms, .reset = 0.5, .blackhole = 0.5}).ok());
 }
 

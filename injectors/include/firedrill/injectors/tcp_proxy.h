@@ -25,7 +25,7 @@ struct NetworkFault {
   Duration jitter{0};           // uniform random extra, up to this (order is kept)
   std::uint64_t bandwidth = 0;  // bytes per second each way, per connection; 0: no cap
   double reset = 0;             // share of affected connections reset (RST)
-  double blackhole = 0;         // share of affected connections whose bytes vanish
+  double blackhole = 0;         // share of affected connections held: no bytes pass (delivered, in order, if the fault ends first)
   double share = 1;             // share of connections the fault touches at all
 };
 // InvalidArgument naming the field when a share is outside [0, 1], reset +
@@ -60,10 +60,14 @@ class TcpProxy {
   const std::string& upstream() const { return upstream_; }
 
   // Applies `fault` to open connections (each drawn anew) and to new ones
-  // until `lease` passes on the clock. A reset takes effect at once.
-  Status SetFault(const NetworkFault& fault, Duration lease);
-  Status Renew(Duration lease);  // FailedPrecondition when no fault is active
-  void ClearFault();
+  // until `lease` passes on the clock. A reset takes effect at once. Returns
+  // the fault's id, which renewing and clearing name, so that one fault's
+  // owner never renews or clears another's; FailedPrecondition while
+  // another fault is active.
+  Result<std::uint64_t> SetFault(const NetworkFault& fault, Duration lease);
+  Status Renew(std::uint64_t fault_id, Duration lease);  // FailedPrecondition once it is not active
+  void ClearFault(std::uint64_t fault_id);               // nothing when it is not the active one
+  bool FaultActive(std::uint64_t fault_id) const;
   TcpProxyStats Stats() const;
 
  private:
