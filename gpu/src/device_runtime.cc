@@ -139,6 +139,7 @@ Result<DeviceBuffer> Device::Allocate(std::size_t bytes) {
 
 std::uint64_t Device::memory_budget() const { return arena_->budget(); }
 std::uint64_t Device::memory_used() const { return arena_->used(); }
+std::uint64_t Device::memory_held_by_others() const { return shared_ != nullptr ? shared_->HeldByOthers() : 0; }
 
 Status Device::SetMemoryFraction(double fraction) {
   FD_RETURN_IF_ERROR(CheckFraction(fraction));

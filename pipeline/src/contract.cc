@@ -6,7 +6,7 @@ const std::vector<MetricInfo>& Metrics() {
   using enum MetricType;
   static const std::vector<MetricInfo> metrics = {
       {"hsof_gpu_utilization_percent", kGauge, {"gpu_id"}, "GPU busy time, percent", true},
-      {"hsof_gpu_memory_used_bytes", kGauge, {"gpu_id"}, "device memory in use", true},
+      {"hsof_gpu_memory_used_bytes", kGauge, {"gpu_id"}, "device memory in use, by the pipeline and any other process", true},
       {"hsof_gpu_memory_total_bytes",
        kGauge,
        {"gpu_id"},

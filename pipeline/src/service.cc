@@ -670,9 +670,14 @@ void PipelineService::UpdateTelemetry() {
     }
   }
   if (source != "none") ProtectFromHeat(telemetry.temperature_c.value);
-  // Memory is the arena's: what the pipeline holds against what it may hold.
-  metrics_.Gauge("hsof_gpu_memory_used_bytes", kGpu0)
-      .Set(static_cast<double>(device_->memory_used()));
+  // Memory in use on the device, as a GPU exporter sees it: the pipeline's
+  // and any other process's (NVML's device-wide figure on a GPU; the arena
+  // plus the shared device memory folder on the CPU twins), against what
+  // the pipeline may use.
+  const double memory_in_use =
+      source == "nvml" ? telemetry.memory_used_bytes.value
+                       : static_cast<double>(device_->memory_used() + device_->memory_held_by_others());
+  metrics_.Gauge("hsof_gpu_memory_used_bytes", kGpu0).Set(memory_in_use);
   metrics_.Gauge("hsof_gpu_memory_total_bytes", kGpu0)
       .Set(static_cast<double>(device_->memory_budget()));
   metrics_.Gauge("hsof_gpu_utilization_percent", kGpu0)
@@ -789,6 +794,9 @@ HealthReport PipelineService::Health() {
   gpu.details["name"] = Text(device_->info().name);
   gpu.details["memory_used_bytes"] = Text(used);
   gpu.details["memory_budget_bytes"] = Text(budget);
+  if (const std::uint64_t others = device_->memory_held_by_others(); others > 0) {
+    gpu.details["memory_held_by_other_processes_bytes"] = Text(static_cast<double>(others));
+  }
   gpu.details["throttle"] = Text(throttle);
   gpu.details["running_batches"] = Text(static_cast<double>(device_->running_batches()));
   if (gpu::SimulatedDevice* simulated = device_->simulated()) {

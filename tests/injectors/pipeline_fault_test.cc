@@ -155,6 +155,18 @@ TEST_F(PipelineFaultTest, GpuMemoryHogStarvesJobsUntilStopped) {
     const std::size_t at = metrics.find(series);
     return at == std::string::npos ? 0.0 : std::stod(metrics.substr(at + series.size()));
   };
+  // What the GPU exporter says is in use on the device (what
+  // GPUMemoryExhaustion watches); its gauges are refreshed every second.
+  const auto memory_in_use = [&] {
+    const std::string metrics = HttpCall("GET", Exporter()).body;
+    const std::string series = "hsof_gpu_memory_used_bytes{gpu_id=\"0\"} ";
+    const std::size_t at = metrics.find(series);
+    return at == std::string::npos ? -1.0 : std::stod(metrics.substr(at + series.size()));
+  };
+  const auto wait_for_memory = [&](auto done) {
+    for (int poll = 0; poll < 500 && !done(memory_in_use()); ++poll) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return memory_in_use();
+  };
   ASSERT_EQ(RunJob("hog-before"), "completed");
   const double before = out_of_memory_fallbacks();
   auto hog = StartInjection("gpu-memory-hog", {{"share", "100%"}}, context_);
@@ -166,6 +178,8 @@ TEST_F(PipelineFaultTest, GpuMemoryHogStarvesJobsUntilStopped) {
   const pid_t helper = (*open)[0].undo["pid"].get<pid_t>();
   EXPECT_NE(ProcessState(helper), '?') << "the memory is held by another process";
   EXPECT_TRUE((*hog)->State().active());
+  EXPECT_GE(wait_for_memory([](double used) { return used >= double(1 << 30); }), double(1 << 30))
+      << "the exporter shows the neighbour's memory in use";
   EXPECT_EQ(RunJob("hog-during"), "completed");
   EXPECT_EQ(out_of_memory_fallbacks(), before + 1) << "the job could not get device memory";
   // A second hog finds nothing free, and says so.
@@ -174,6 +188,7 @@ TEST_F(PipelineFaultTest, GpuMemoryHogStarvesJobsUntilStopped) {
   ASSERT_TRUE((*hog)->Renew().ok());
   ASSERT_TRUE((*hog)->Stop().ok());
   EXPECT_EQ(ProcessState(helper), '?') << "the helper ended with the fault";
+  EXPECT_LT(wait_for_memory([](double used) { return used >= 0 && used < double(1 << 30); }), double(1 << 30));
   EXPECT_EQ(RunJob("hog-after"), "completed");
   EXPECT_EQ(out_of_memory_fallbacks(), before + 1) << "with the hog gone the job ran on the device";
   EXPECT_TRUE(journal_->OpenFaults()->empty());

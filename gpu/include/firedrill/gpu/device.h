@@ -86,6 +86,9 @@ class Device {
   Result<DeviceBuffer> Allocate(std::size_t bytes);
   std::uint64_t memory_budget() const;
   std::uint64_t memory_used() const;
+  // CPU twins with a shared device memory folder: what other processes hold
+  // on the device (on a GPU, NVML reports the device-wide figure). 0 otherwise.
+  std::uint64_t memory_held_by_others() const;
   // Changing the fraction takes effect for later allocations; memory already
   // held stays held.
   Status SetMemoryFraction(double fraction);
