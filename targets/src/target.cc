@@ -1,0 +1,246 @@
+#include "firedrill/targets/target.h"
+
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+#include <vector>
+
+#include "firedrill/core/units.h"
+#include "firedrill/workload/http_load.h"
+#include "firedrill/workload/load_report.h"
+
+extern char** environ;
+
+namespace firedrill::targets {
+namespace {
+
+namespace fs = std::filesystem;
+using injectors::TcpProxy;
+
+// A token for the Faults service: 32 hex digits from the kernel's generator.
+Result<std::string> RandomToken() {
+  std::ifstream random("/dev/urandom", std::ios::binary);
+  unsigned char bytes[16];
+  if (!random.read(reinterpret_cast<char*>(bytes), sizeof bytes)) {
+    return FD_STATUS(StatusCode::kUnavailable, "embedded target: cannot read /dev/urandom for the faults token");
+  }
+  static const char kHex[] = "0123456789abcdef";
+  std::string token;
+  for (const unsigned char byte : bytes) {
+    token += kHex[byte >> 4];
+    token += kHex[byte & 15];
+  }
+  return token;
+}
+
+std::string LogTail(const fs::path& log) {
+  std::ifstream in(log);
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  return text.size() > 600 ? "..." + text.substr(text.size() - 600) : text;
+}
+
+// Proxies in front of the HTTP and gRPC listeners; the drill talks to them.
+Status StartProxies(const std::string& http_host_port, const std::string& grpc_host_port, std::uint64_t seed,
+                    Clock& clock, std::map<std::string, std::unique_ptr<TcpProxy>>* proxies,
+                    TargetEndpoints* endpoints) {
+  FD_ASSIGN_OR_RETURN((*proxies)["http"], TcpProxy::Start(http_host_port, seed, clock));
+  endpoints->http = "http://" + (*proxies)["http"]->address();
+  if (!grpc_host_port.empty()) {
+    FD_ASSIGN_OR_RETURN((*proxies)["grpc"], TcpProxy::Start(grpc_host_port, seed + 1, clock));
+    endpoints->grpc = (*proxies)["grpc"]->address();
+  }
+  return Status();
+}
+
+class ProxiedTarget : public Target {
+ public:
+  const TargetEndpoints& endpoints() const override { return endpoints_; }
+  std::map<std::string, TcpProxy*> proxies() override {
+    std::map<std::string, TcpProxy*> out;
+    for (const auto& [name, proxy] : proxies_) out[name] = proxy.get();
+    return out;
+  }
+
+ protected:
+  TargetEndpoints endpoints_;
+  std::map<std::string, std::unique_ptr<TcpProxy>> proxies_;
+};
+
+class EmbeddedTarget final : public ProxiedTarget {
+ public:
+  EmbeddedTarget(fs::path directory, Duration grace) : directory_(std::move(directory)), grace_(grace) {}
+  ~EmbeddedTarget() override { (void)Stop(); }
+
+  Status Stop() override {
+    proxies_.clear();
+    if (endpoints_.pid > 0) {
+      kill(endpoints_.pid, SIGTERM);
+      const auto deadline = std::chrono::steady_clock::now() + grace_;
+      int status = 0;
+      while (waitpid(endpoints_.pid, &status, WNOHANG) == 0) {
+        if (std::chrono::steady_clock::now() >= deadline) {
+          kill(endpoints_.pid, SIGKILL);
+          waitpid(endpoints_.pid, &status, 0);
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      endpoints_.pid = 0;
+    }
+    std::error_code error;
+    if (!directory_.empty()) fs::remove_all(directory_, error);
+    directory_.clear();
+    return Status();
+  }
+
+  TargetEndpoints& mutable_endpoints() { return endpoints_; }
+  std::map<std::string, std::unique_ptr<TcpProxy>>& mutable_proxies() { return proxies_; }
+
+ private:
+  fs::path directory_;
+  Duration grace_;
+};
+
+class RemoteTarget final : public ProxiedTarget {
+ public:
+  Status Stop() override {
+    proxies_.clear();  // a remote pipeline is not Firedrill's to stop
+    return Status();
+  }
+  TargetEndpoints& mutable_endpoints() { return endpoints_; }
+  std::map<std::string, std::unique_ptr<TcpProxy>>& mutable_proxies() { return proxies_; }
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Target>> StartEmbeddedTarget(const EmbeddedTargetOptions& options, Clock& clock) {
+  if (access(options.binary.c_str(), X_OK) != 0) {
+    return FD_STATUS(StatusCode::kUnavailable, "embedded target: " + options.binary + " is not there (build hsof-pipeline)");
+  }
+  std::string pattern = (fs::temp_directory_path() / "firedrill-target-XXXXXX").string();
+  if (mkdtemp(pattern.data()) == nullptr) {
+    return FD_STATUS(StatusCode::kUnavailable, std::string("embedded target: a data directory: ") + std::strerror(errno));
+  }
+  auto target = std::make_unique<EmbeddedTarget>(pattern, options.grace);
+  const fs::path directory = pattern;
+  FD_ASSIGN_OR_RETURN(const std::string token, RandomToken());
+  TargetEndpoints& endpoints = target->mutable_endpoints();
+  endpoints.faults_token = token;
+  endpoints.shared_device_memory = (directory / "device").string();
+  endpoints.device_memory = options.device_memory;
+
+  int ready[2];
+  if (pipe(ready) != 0) return FD_STATUS(StatusCode::kUnavailable, "embedded target: pipe");
+  fcntl(ready[0], F_SETFD, FD_CLOEXEC);
+  const fs::path log = directory / "pipeline.log";
+  std::vector<std::string> arguments = {
+      options.binary, "--data-dir", (directory / "data").string(), "--ready-fd", std::to_string(ready[1]),
+      "--backend", options.device, "--workers", std::to_string(options.workers),
+      "--gpu-memory-fraction", std::to_string(options.gpu_memory_fraction),
+      "--max-concurrent-batches", std::to_string(options.max_concurrent_batches),
+      "--device-memory", std::to_string(options.device_memory) + "B",
+      "--shared-device-memory", endpoints.shared_device_memory,
+      "--seed", std::to_string(options.seed), "--enable-faults"};
+  std::vector<char*> argv;
+  for (std::string& argument : arguments) argv.push_back(argument.data());
+  argv.push_back(nullptr);
+  // The token reaches the pipeline through its environment, never argv (ps).
+  std::vector<std::string> environment;
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    if (std::strncmp(*entry, "HSOF_FAULTS_TOKEN=", 18) != 0) environment.emplace_back(*entry);
+  }
+  environment.push_back("HSOF_FAULTS_TOKEN=" + token);
+  std::vector<char*> envp;
+  for (std::string& entry : environment) envp.push_back(entry.data());
+  envp.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  fs::create_directories(directory / "data");
+  pid_t pid = -1;
+  const int spawned = posix_spawn(&pid, options.binary.c_str(), &actions, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  close(ready[1]);
+  if (spawned != 0) {
+    close(ready[0]);
+    return FD_STATUS(StatusCode::kUnavailable, "embedded target: starting " + options.binary + ": " + std::strerror(spawned));
+  }
+  endpoints.pid = pid;  // from here on, the target's Stop ends it
+
+  // Its ready line names its ports: no polling for them.
+  std::string line;
+  const auto deadline = std::chrono::steady_clock::now() + options.start_timeout;
+  for (char c = 0;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    pollfd watch{ready[0], POLLIN, 0};
+    const int polled = left.count() > 0 ? poll(&watch, 1, static_cast<int>(left.count())) : 0;
+    if (polled < 0 && errno == EINTR) continue;
+    if (polled != 1 || read(ready[0], &c, 1) != 1 || c == '\n') break;
+    line += c;
+  }
+  close(ready[0]);
+  const nlohmann::json ports = nlohmann::json::parse(line, nullptr, false);
+  if (ports.is_discarded() || !ports.contains("http") || !ports.contains("grpc")) {
+    const std::string tail = LogTail(log);
+    (void)target->Stop();
+    return FD_STATUS(StatusCode::kUnavailable,
+                     "embedded target: " + options.binary + " did not start listening within " +
+                         FormatDuration(options.start_timeout) + "; its log ends: " + tail);
+  }
+  const std::string host = "127.0.0.1:";
+  endpoints.direct_http = "http://" + host + std::to_string(ports["http"].get<int>());
+  endpoints.direct_grpc = host + std::to_string(ports["grpc"].get<int>());
+  endpoints.faults_grpc = endpoints.direct_grpc;
+  if (ports.contains("gpu_exporter")) {
+    endpoints.gpu_exporter = "http://" + host + std::to_string(ports["gpu_exporter"].get<int>()) + "/metrics";
+  }
+  FD_RETURN_IF_ERROR(StartProxies(host + std::to_string(ports["http"].get<int>()), endpoints.direct_grpc, options.seed,
+                                  clock, &target->mutable_proxies(), &endpoints));
+  return std::unique_ptr<Target>(std::move(target));
+}
+
+Result<std::unique_ptr<Target>> ConnectRemoteTarget(const RemoteTargetOptions& options, Clock& clock) {
+  Result<workload::HttpUrl> url = workload::ParseHttpUrl(options.http);
+  if (!url.ok()) return FD_STATUS(StatusCode::kInvalidArgument, "remote target: http: " + url.status().message());
+  FD_RETURN_IF_ERROR(workload::CheckLoadTarget(options.http, url->host, options.allow_remote));
+  if (!options.grpc.empty()) {
+    const std::string grpc_host = options.grpc.substr(0, options.grpc.rfind(':'));
+    FD_RETURN_IF_ERROR(workload::CheckLoadTarget(options.grpc, grpc_host, options.allow_remote));
+  }
+  // It must answer before the drill relies on it.
+  CURL* curl = curl_easy_init();
+  if (curl == nullptr) return FD_STATUS(StatusCode::kUnavailable, "remote target: libcurl");
+  const std::string health = options.http + (options.http.back() == '/' ? "health" : "/health");
+  curl_easy_setopt(curl, CURLOPT_URL, health.c_str());
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 5000L);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, +[](char*, size_t size, size_t count, void*) { return size * count; });
+  const CURLcode code = curl_easy_perform(curl);  // any answer will do: an unhealthy pipeline is a target too
+  curl_easy_cleanup(curl);
+  if (code != CURLE_OK) {
+    return FD_STATUS(StatusCode::kUnavailable, "remote target: GET " + health + ": " + curl_easy_strerror(code));
+  }
+  auto target = std::make_unique<RemoteTarget>();
+  TargetEndpoints& endpoints = target->mutable_endpoints();
+  endpoints.direct_http = options.http;
+  endpoints.direct_grpc = options.grpc;
+  endpoints.gpu_exporter = options.gpu_exporter;
+  FD_RETURN_IF_ERROR(StartProxies(url->host + ":" + std::to_string(url->port), options.grpc, options.seed, clock,
+                                  &target->mutable_proxies(), &endpoints));
+  return std::unique_ptr<Target>(std::move(target));
+}
+
+}  // namespace firedrill::targets

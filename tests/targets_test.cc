@@ -1,0 +1,110 @@
+// The embedded target: a real hsof-pipeline in a fresh directory, reached
+// through Firedrill's proxies, with its Faults service behind the token;
+// stopped, nothing of it is left. The remote target: the same pipeline by
+// its addresses.
+#include "firedrill/targets/target.h"
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "firedrill/injectors/injection.h"
+#include "firedrill/injectors/journal.h"
+#include "firedrill/injectors/undo.h"
+#include "net/http_client.h"  // tests/net
+
+namespace firedrill::targets {
+namespace {
+
+namespace fs = std::filesystem;
+using firedrill::testing::HttpCall;
+
+EmbeddedTargetOptions Options() {
+  EmbeddedTargetOptions options;
+  options.binary = HSOF_PIPELINE_BINARY;
+  options.device = "cpu";
+  options.workers = 1;
+  options.device_memory = std::uint64_t{1} << 30;
+  return options;
+}
+
+TEST(EmbeddedTarget, StartsOnFreePortsBehindProxiesAndLeavesNothing) {
+  RealClock clock;
+  auto target = StartEmbeddedTarget(Options(), clock);
+  ASSERT_TRUE(target.ok()) << target.status();
+  const TargetEndpoints endpoints = (*target)->endpoints();
+  EXPECT_NE(injectors::ProcessState(endpoints.pid), '?');
+  EXPECT_EQ(HttpCall("GET", endpoints.http + "/health").status, 200) << "through the proxy";
+  EXPECT_EQ(HttpCall("GET", endpoints.direct_http + "/health").status, 200);
+  EXPECT_EQ(HttpCall("GET", endpoints.gpu_exporter).status, 200);
+  EXPECT_NE(endpoints.http, endpoints.direct_http);
+  ASSERT_EQ((*target)->proxies().count("grpc"), 1u);
+  EXPECT_EQ(endpoints.faults_token.size(), 32u);
+
+  // The Faults service answers the random token, and the pipeline's device
+  // counts the shared device memory folder.
+  const fs::path scratch = fs::temp_directory_path() / ("firedrill-targets-test-" + std::to_string(getpid()));
+  auto journal = injectors::Journal::Open((scratch / "journal.db").string());
+  ASSERT_TRUE(journal.ok());
+  injectors::InjectionContext context;
+  context.journal = journal->get();
+  context.clock = &clock;
+  context.pipeline_grpc = endpoints.faults_grpc;
+  context.faults_token = endpoints.faults_token;
+  auto fault = injectors::StartInjection("exporter-down", nlohmann::json::object(), context);
+  ASSERT_TRUE(fault.ok()) << fault.status();
+  EXPECT_EQ(HttpCall("GET", endpoints.gpu_exporter).status, 503);
+  ASSERT_TRUE((*fault)->Stop().ok());
+  EXPECT_TRUE(fs::is_directory(endpoints.shared_device_memory));
+
+  ASSERT_TRUE((*target)->Stop().ok());
+  EXPECT_EQ(injectors::ProcessState(endpoints.pid), '?') << "the pipeline was stopped and reaped";
+  EXPECT_FALSE(fs::exists(fs::path(endpoints.shared_device_memory).parent_path())) << "its directory is gone";
+  EXPECT_TRUE((*target)->Stop().ok()) << "idempotent";
+  fs::remove_all(scratch);
+}
+
+TEST(EmbeddedTarget, ABinaryThatIsNotThereIsNamed) {
+  RealClock clock;
+  EmbeddedTargetOptions options = Options();
+  options.binary = "/nonexistent/hsof-pipeline";
+  auto target = StartEmbeddedTarget(options, clock);
+  EXPECT_EQ(target.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(target.status().message().find("/nonexistent/hsof-pipeline is not there"), std::string::npos);
+}
+
+TEST(EmbeddedTarget, APipelineThatFailsToStartIsReportedWithItsLog) {
+  RealClock clock;
+  EmbeddedTargetOptions options = Options();
+  options.gpu_memory_fraction = 7;  // refused by the pipeline's own option check
+  auto target = StartEmbeddedTarget(options, clock);
+  EXPECT_EQ(target.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(target.status().message().find("did not start listening"), std::string::npos) << target.status();
+  EXPECT_NE(target.status().message().find("gpu-memory-fraction"), std::string::npos) << target.status();
+}
+
+TEST(RemoteTarget, ConnectsThroughProxiesAndRefusesWhatItCannotReach) {
+  RealClock clock;
+  auto embedded = StartEmbeddedTarget(Options(), clock);
+  ASSERT_TRUE(embedded.ok()) << embedded.status();
+  const TargetEndpoints& running = (*embedded)->endpoints();
+  auto remote = ConnectRemoteTarget({.http = running.direct_http, .grpc = running.direct_grpc}, clock);
+  ASSERT_TRUE(remote.ok()) << remote.status();
+  EXPECT_EQ(HttpCall("GET", (*remote)->endpoints().http + "/health").status, 200);
+  EXPECT_TRUE((*remote)->endpoints().faults_token.empty());
+  ASSERT_TRUE((*remote)->Stop().ok());
+  EXPECT_NE(injectors::ProcessState(running.pid), '?') << "a remote pipeline is not Firedrill's to stop";
+
+  EXPECT_EQ(ConnectRemoteTarget({.http = "http://10.1.2.3:8080"}, clock).status().code(), StatusCode::kInvalidArgument)
+      << "off loopback without allow_remote";
+  EXPECT_EQ(ConnectRemoteTarget({.http = "ftp://127.0.0.1:1"}, clock).status().code(), StatusCode::kInvalidArgument);
+  auto unreachable = ConnectRemoteTarget({.http = "http://127.0.0.1:1"}, clock);
+  EXPECT_EQ(unreachable.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(unreachable.status().message().find("GET http://127.0.0.1:1/health"), std::string::npos)
+      << unreachable.status();
+}
+
+}  // namespace
+}  // namespace firedrill::targets
