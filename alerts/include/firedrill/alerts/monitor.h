@@ -1,0 +1,84 @@
+// The embedded monitoring of a drill: scrapes its targets and evaluates its
+// rules on the drill's Clock, as a Prometheus server would, and reports every
+// alert state change. A time scale compresses the drill: every sample and
+// evaluation is stamped in drill time (real elapsed time x scale), so scrape
+// and evaluation intervals, `for`, `keep_firing_for` and range windows are
+// all compressed alike without rewriting a rule.
+//
+// Thread-safety: Start/Stop by the owner; Alerts() and Timeline() from any
+// thread; the listener runs on the clock's timer thread.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "firedrill/alerts/rule_eval.h"
+#include "firedrill/alerts/rule_file.h"
+#include "firedrill/alerts/scraper.h"
+#include "firedrill/alerts/series_store.h"
+#include "firedrill/core/clock.h"
+#include "firedrill/core/status.h"
+
+namespace firedrill::alerts {
+
+struct MonitorOptions {
+  std::vector<ScrapeTarget> targets;
+  std::vector<RuleFile> rules;
+  Duration scrape_interval = std::chrono::seconds(15);      // drill time
+  Duration evaluation_interval = std::chrono::seconds(15);  // drill time
+  double time_scale = 1;  // drill seconds per real second
+  // Hears each alert state change (drill time in t_ms), on the timer thread.
+  std::function<void(const AlertTransition&)> on_transition;
+};
+
+class Monitor {
+ public:
+  // InvalidArgument for a non-positive interval or scale, or a rule that does
+  // not parse (named by file and line).
+  static Result<std::unique_ptr<Monitor>> Start(MonitorOptions options, Clock& clock);
+  ~Monitor();  // stops
+  Monitor(const Monitor&) = delete;
+  Monitor& operator=(const Monitor&) = delete;
+
+  // Cancels the rounds and waits for one in progress. Not from the listener.
+  void Stop();
+  // Drill time now, in ms since the monitor started (the t_ms of samples).
+  std::int64_t DrillMillis() const;
+  std::vector<Alert> Alerts() const;                 // pending and firing now
+  std::vector<AlertTransition> Timeline() const;     // every change so far
+  bool Firing(std::string_view alertname) const;
+  // The last scrape of each target: up, and why not.
+  std::vector<std::pair<std::string, ScrapeOutcome>> LastScrapes() const;
+  // The store the rules read, for the drill's own queries (verify checks).
+  SeriesStore& store() { return store_; }
+
+ private:
+  Monitor(MonitorOptions options, Clock& clock, std::unique_ptr<RuleEngine> engine);
+  void ScrapeAll();
+  void EvaluateAll();
+  void Schedule(Duration drill_interval, void (Monitor::*round)(), TimerId* timer);
+  bool Enter();  // a round begins, unless stopped
+  void Leave();
+
+  MonitorOptions options_;
+  Clock& clock_;
+  const MonotonicTime started_;
+  SeriesStore store_;
+  std::vector<std::unique_ptr<Scraper>> scrapers_;
+  std::unique_ptr<RuleEngine> engine_;
+  mutable std::mutex mutex_;  // engine_, last_scrapes_, the timers
+  std::vector<std::pair<std::string, ScrapeOutcome>> last_scrapes_;
+  std::size_t timeline_reported_ = 0;
+  TimerId scrape_timer_ = 0;
+  TimerId evaluation_timer_ = 0;
+  bool stopped_ = false;
+  int rounds_running_ = 0;
+  std::condition_variable round_ended_;
+};
+
+}  // namespace firedrill::alerts
