@@ -1,0 +1,49 @@
+// Runs a runbook's typed steps against the target, in order, each with its
+// timeout: Admin calls over gRPC, HTTP requests, commands given as argument
+// lists (never through a shell), waits, operator prompts, a target restart.
+// Every step's outcome is kept for the drill's timeline and report.
+//
+// Thread-safety: one run at a time per context.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "firedrill/core/clock.h"
+#include "firedrill/core/status.h"
+#include "firedrill/engine/scenario.h"
+
+namespace firedrill::runner {
+
+struct RunbookContext {
+  std::string http;        // the target's HTTP API base URL (paths in `http` steps are relative to it)
+  std::string admin_grpc;  // host:port of the Admin service
+  Clock* clock = nullptr;  // `wait` steps wait on it
+  double time_scale = 1;   // `wait` durations are drill time
+  // Restarts the target (restartTarget); empty where the target cannot be
+  // restarted by Firedrill (remote).
+  std::function<Status()> restart_target;
+};
+
+struct StepOutcome {
+  std::string name;
+  std::string action;
+  bool ok = false;
+  std::string detail;  // what happened: the answer, the exit code, why it failed
+  WallTime started{};
+  Duration took{0};
+};
+
+struct RunbookOutcome {
+  std::vector<StepOutcome> steps;  // the ones that ran, in order
+  bool ok = true;                  // every step that ran succeeded, or was allowed to fail
+};
+
+// Runs one step; never throws, and a step that fails says why in `detail`.
+StepOutcome RunStep(const engine::RunbookStep& step, const RunbookContext& context);
+// Runs the steps in order; stops at the first failure unless that step has
+// continueOnError.
+RunbookOutcome RunRunbook(const engine::Runbook& runbook, const RunbookContext& context);
+
+}  // namespace firedrill::runner

@@ -1,0 +1,135 @@
+// Runbook steps against the real pipeline: Admin calls change what the
+// pipeline reports, HTTP steps check statuses, commands run from argument
+// lists with their timeouts, and a failing step stops the runbook unless it
+// may fail.
+#include "firedrill/runner/runbook_runner.h"
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "hsof/v1/pipeline.grpc.pb.h"
+#include "pipeline/spawn.h"
+
+namespace firedrill::runner {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+engine::RunbookStep Step(std::string name, std::string action, nlohmann::json fields, Duration timeout = 10s) {
+  engine::RunbookStep step;
+  step.name = std::move(name);
+  step.timeout = timeout;
+  step.action.kind = std::move(action);
+  step.action.fields = std::move(fields);
+  return step;
+}
+
+class RunnerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    directory_ = new std::string(fs::temp_directory_path() / ("firedrill-runner-" + std::to_string(getpid())));
+    fs::create_directories(*directory_);
+    pipeline_ = new firedrill::testing::SpawnedPipeline(
+        firedrill::testing::SpawnPipeline(*directory_, {"--backend", "cpu", "--workers", "1"}));
+  }
+  static void TearDownTestSuite() {
+    firedrill::testing::TerminatePipeline(*pipeline_);
+    fs::remove_all(*directory_);
+    delete pipeline_;
+    delete directory_;
+  }
+  void SetUp() override {
+    ASSERT_FALSE(pipeline_->ports.is_discarded());
+    context_.http = pipeline_->http();
+    context_.admin_grpc = pipeline_->grpc();
+    context_.clock = &clock_;
+  }
+  std::string Config(const std::string& key) const {
+    auto stub = hsof::v1::Admin::NewStub(grpc::CreateChannel(pipeline_->grpc(), grpc::InsecureChannelCredentials()));
+    grpc::ClientContext call;
+    hsof::v1::ConfigValues values;
+    EXPECT_TRUE(stub->GetConfig(&call, hsof::v1::GetConfigRequest(), &values).ok());
+    return values.values().count(key) ? values.values().at(key) : "";
+  }
+
+  static std::string* directory_;
+  static firedrill::testing::SpawnedPipeline* pipeline_;
+  RealClock clock_;
+  RunbookContext context_;
+};
+std::string* RunnerTest::directory_ = nullptr;
+firedrill::testing::SpawnedPipeline* RunnerTest::pipeline_ = nullptr;
+
+TEST_F(RunnerTest, AdminStepsChangeThePipeline) {
+  const StepOutcome set = RunStep(Step("lower", "admin.setConfig", {{"key", "MAX_CONCURRENT_BATCHES"}, {"value", "2"}}), context_);
+  EXPECT_TRUE(set.ok) << set.detail;
+  EXPECT_EQ(Config("MAX_CONCURRENT_BATCHES"), "2");
+  const StepOutcome restart = RunStep(Step("restart", "admin.restartStage", {{"stage", "2"}}), context_);
+  EXPECT_TRUE(restart.ok) << restart.detail;
+  const StepOutcome bad = RunStep(Step("bad", "admin.setConfig", {{"key", "MAX_CONCURRENT_BATCHES"}, {"value", "lots"}}), context_);
+  EXPECT_FALSE(bad.ok);
+  EXPECT_NE(bad.detail.find("the pipeline refused"), std::string::npos) << bad.detail;
+  context_.admin_grpc = "127.0.0.1:1";
+  const StepOutcome unreachable = RunStep(Step("gone", "admin.drain", nlohmann::json::object(), 300ms), context_);
+  EXPECT_FALSE(unreachable.ok);
+}
+
+TEST_F(RunnerTest, HttpStepsCheckTheStatus) {
+  const StepOutcome health = RunStep(Step("health", "http", {{"url", "/health"}}), context_);
+  EXPECT_TRUE(health.ok) << health.detail;
+  EXPECT_NE(health.detail.find("GET " + pipeline_->http() + "/health: 200"), std::string::npos) << health.detail;
+  const StepOutcome missing = RunStep(Step("missing", "http", {{"url", "/no-such-page"}}), context_);
+  EXPECT_FALSE(missing.ok);
+  EXPECT_NE(missing.detail.find("404 (expected 2xx)"), std::string::npos) << missing.detail;
+  const StepOutcome expected = RunStep(Step("expected", "http", {{"url", "/no-such-page"}, {"expectStatus", "404"}}), context_);
+  EXPECT_TRUE(expected.ok) << expected.detail;
+}
+
+TEST_F(RunnerTest, CommandsRunFromArgumentListsWithTimeouts) {
+  EXPECT_TRUE(RunStep(Step("true", "exec", {{"argv", {"true"}}}), context_).ok);
+  const StepOutcome failed = RunStep(Step("false", "exec", {{"argv", {"sh", "-c", "echo broken >&2; exit 3"}}}), context_);
+  EXPECT_FALSE(failed.ok);
+  EXPECT_NE(failed.detail.find("sh exited 3 (expected 0): broken"), std::string::npos) << failed.detail;
+  // No shell: the argument is one word, not a command line.
+  const StepOutcome literal = RunStep(Step("literal", "exec", {{"argv", {"echo", "$HOME; rm -rf /"}}}), context_);
+  EXPECT_NE(literal.detail.find("$HOME; rm -rf /"), std::string::npos) << literal.detail;
+  const auto start = std::chrono::steady_clock::now();
+  const StepOutcome slow = RunStep(Step("slow", "exec", {{"argv", {"sleep", "30"}}}, 200ms), context_);
+  EXPECT_FALSE(slow.ok);
+  EXPECT_NE(slow.detail.find("ran past its timeout of 200ms and was killed"), std::string::npos) << slow.detail;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+  const StepOutcome missing = RunStep(Step("missing", "exec", {{"argv", {"/no/such/program"}}}), context_);
+  EXPECT_FALSE(missing.ok);
+  EXPECT_NE(missing.detail.find("/no/such/program"), std::string::npos) << missing.detail;
+}
+
+TEST_F(RunnerTest, AFailedStepStopsTheRunbookUnlessItMayFail) {
+  engine::Runbook runbook;
+  runbook.steps.push_back(Step("may-fail", "exec", {{"argv", {"false"}}}));
+  runbook.steps.back().continue_on_error = true;
+  runbook.steps.push_back(Step("must-pass", "exec", {{"argv", {"false"}}}));
+  runbook.steps.push_back(Step("never-runs", "exec", {{"argv", {"true"}}}));
+  const RunbookOutcome outcome = RunRunbook(runbook, context_);
+  EXPECT_FALSE(outcome.ok);
+  ASSERT_EQ(outcome.steps.size(), 2u);
+  EXPECT_EQ(outcome.steps[1].name, "must-pass");
+  const StepOutcome restart = RunStep(Step("restart", "restartTarget", nlohmann::json::object()), context_);
+  EXPECT_FALSE(restart.ok) << "no restart hook: a remote target";
+  SimulatedClock drill_clock;
+  context_.clock = &drill_clock;
+  context_.time_scale = 60;
+  std::thread advance([&] {
+    drill_clock.WaitForSleepers(1);
+    drill_clock.Advance(1s);
+  });
+  const StepOutcome wait = RunStep(Step("wait", "wait", {{"duration", "1m"}}), context_);
+  advance.join();
+  EXPECT_TRUE(wait.ok);
+  EXPECT_NE(wait.detail.find("of drill time"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace firedrill::runner
