@@ -7,15 +7,12 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
-#include <filesystem>
-
 #include "hsof/v1/pipeline.grpc.pb.h"
 #include "pipeline/spawn.h"
 
 namespace firedrill::runner {
 namespace {
 
-namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
 engine::RunbookStep Step(std::string name, std::string action, nlohmann::json fields, Duration timeout = 10s) {
@@ -30,16 +27,12 @@ engine::RunbookStep Step(std::string name, std::string action, nlohmann::json fi
 class RunnerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    directory_ = new std::string(fs::temp_directory_path() / ("firedrill-runner-" + std::to_string(getpid())));
-    fs::create_directories(*directory_);
-    pipeline_ = new firedrill::testing::SpawnedPipeline(
-        firedrill::testing::SpawnPipeline(*directory_, {"--backend", "cpu", "--workers", "1"}));
+    suite_ = new firedrill::testing::SuitePipeline("firedrill-runner", {"--backend", "cpu", "--workers", "1"});
+    pipeline_ = &suite_->pipeline();
   }
   static void TearDownTestSuite() {
-    firedrill::testing::TerminatePipeline(*pipeline_);
-    fs::remove_all(*directory_);
-    delete pipeline_;
-    delete directory_;
+    delete suite_;
+    pipeline_ = nullptr;
   }
   void SetUp() override {
     ASSERT_FALSE(pipeline_->ports.is_discarded());
@@ -55,13 +48,13 @@ class RunnerTest : public ::testing::Test {
     return values.values().count(key) ? values.values().at(key) : "";
   }
 
-  static std::string* directory_;
-  static firedrill::testing::SpawnedPipeline* pipeline_;
+  static firedrill::testing::SuitePipeline* suite_;
+  static const firedrill::testing::SpawnedPipeline* pipeline_;
   RealClock clock_;
   RunbookContext context_;
 };
-std::string* RunnerTest::directory_ = nullptr;
-firedrill::testing::SpawnedPipeline* RunnerTest::pipeline_ = nullptr;
+firedrill::testing::SuitePipeline* RunnerTest::suite_ = nullptr;
+const firedrill::testing::SpawnedPipeline* RunnerTest::pipeline_ = nullptr;
 
 TEST_F(RunnerTest, AdminStepsChangeThePipeline) {
   const StepOutcome set = RunStep(Step("lower", "admin.setConfig", {{"key", "MAX_CONCURRENT_BATCHES"}, {"value", "2"}}), context_);

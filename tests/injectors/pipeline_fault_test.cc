@@ -23,19 +23,20 @@ constexpr char kToken[] = "pipeline-fault-test-token";
 class PipelineFaultTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    directory_ = new std::string(fs::temp_directory_path() / ("firedrill-pipeline-fault-" + std::to_string(getpid())));
-    fs::create_directories(*directory_ + "/data");
-    pipeline_ = new firedrill::testing::SpawnedPipeline(firedrill::testing::SpawnPipeline(
-        *directory_ + "/data",
+    suite_ = new firedrill::testing::SuitePipeline(
+        "firedrill-pipeline-fault",
         {"--backend", "cpu", "--workers", "1", "--enable-faults", "--device-memory", "1GiB", "--shared-device-memory",
-         *directory_ + "/device"},
-        {{"HSOF_FAULTS_TOKEN", kToken}}));
+         DeviceFolder()},
+        {{"HSOF_FAULTS_TOKEN", kToken}});
+    directory_ = &suite_->directory();
+    pipeline_ = &suite_->pipeline();
   }
   static void TearDownTestSuite() {
-    firedrill::testing::TerminatePipeline(*pipeline_);
-    fs::remove_all(*directory_);
-    delete pipeline_;
-    delete directory_;
+    delete suite_;
+    fs::remove_all(DeviceFolder());
+  }
+  static std::string DeviceFolder() {
+    return fs::temp_directory_path() / ("firedrill-pipeline-fault-device-" + std::to_string(getpid()));
   }
   void SetUp() override {
     ASSERT_FALSE(pipeline_->ports.is_discarded());
@@ -69,14 +70,16 @@ class PipelineFaultTest : public ::testing::Test {
     return "http://127.0.0.1:" + std::to_string(pipeline_->ports["gpu_exporter"].get<int>()) + "/metrics";
   }
 
-  static std::string* directory_;
-  static firedrill::testing::SpawnedPipeline* pipeline_;
+  static firedrill::testing::SuitePipeline* suite_;
+  static const std::string* directory_;
+  static const firedrill::testing::SpawnedPipeline* pipeline_;
   RealClock clock_;
   std::unique_ptr<Journal> journal_;
   InjectionContext context_;
 };
-std::string* PipelineFaultTest::directory_ = nullptr;
-firedrill::testing::SpawnedPipeline* PipelineFaultTest::pipeline_ = nullptr;
+firedrill::testing::SuitePipeline* PipelineFaultTest::suite_ = nullptr;
+const std::string* PipelineFaultTest::directory_ = nullptr;
+const firedrill::testing::SpawnedPipeline* PipelineFaultTest::pipeline_ = nullptr;
 
 TEST_F(PipelineFaultTest, ExporterDownAnswers503UntilStopped) {
   ASSERT_EQ(HttpCall("GET", Exporter()).status, 200);
@@ -146,7 +149,7 @@ TEST_F(PipelineFaultTest, NetworkLatencyOnTheHttpApiUntilStopped) {
 // hog is stopped.
 TEST_F(PipelineFaultTest, GpuMemoryHogStarvesJobsUntilStopped) {
   context_.gpu.backend = "cpu";
-  context_.gpu.shared_device_memory = *directory_ + "/device";
+  context_.gpu.shared_device_memory = DeviceFolder();
   context_.gpu.device_memory = std::uint64_t{1} << 30;
   context_.gpu.hog_binary = GPU_HOG_BINARY;
   const auto out_of_memory_fallbacks = [&] {

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -61,5 +62,28 @@ inline int TerminatePipeline(const SpawnedPipeline& pipeline) {
   waitpid(pipeline.pid, &status, 0);
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
+
+// A pipeline a test suite shares, in a fresh folder under the temporary
+// directory that goes with it: make one in SetUpTestSuite, delete it in
+// TearDownTestSuite.
+class SuitePipeline {
+ public:
+  SuitePipeline(const std::string& name, std::vector<std::string> flags,
+                const std::map<std::string, std::string>& environment = {})
+      : directory_((std::filesystem::temp_directory_path() / (name + "-" + std::to_string(getpid()))).string()) {
+    std::filesystem::create_directories(directory_ + "/data");
+    pipeline_ = SpawnPipeline(directory_ + "/data", std::move(flags), environment);
+  }
+  ~SuitePipeline() {
+    TerminatePipeline(pipeline_);
+    std::filesystem::remove_all(directory_);
+  }
+  const std::string& directory() const { return directory_; }
+  const SpawnedPipeline& pipeline() const { return pipeline_; }
+
+ private:
+  std::string directory_;
+  SpawnedPipeline pipeline_;
+};
 
 }  // namespace firedrill::testing
