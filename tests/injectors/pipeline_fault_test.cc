@@ -197,6 +197,45 @@ TEST_F(PipelineFaultTest, GpuMemoryHogStarvesJobsUntilStopped) {
   EXPECT_TRUE(journal_->OpenFaults()->empty());
 }
 
+// Every in-process fault, started through the injector: the pipeline shows
+// it in force (hsof_faults_active) and not once stopped. What each one does
+// inside the pipeline is tested with its Faults service (faults_test.cc);
+// exporter-down, database-unavailable and the hogs above show their effects
+// through this path too.
+TEST_F(PipelineFaultTest, EveryPipelineFaultStartsAndStopsThroughTheInjector) {
+  const std::vector<std::pair<std::string, nlohmann::json>> faults = {
+      {"stage-stall", {{"stage", "2"}}},
+      {"error-injection", {{"share", "50%"}}},
+      {"inference-delay", {{"delay", "1ms"}}},
+      {"metamodel-corruption", {{"noise", "0.1"}}},
+      {"exporter-down", nlohmann::json::object()},
+      {"database-unavailable", nlohmann::json::object()},
+      {"backup-target-failure", nlohmann::json::object()},
+      {"backup-scheduler-stop", nlohmann::json::object()},
+      {"config-fault", {{"key", "MAX_CONCURRENT_BATCHES"}, {"value", "1"}}},
+      {"gpu-memory-leak", {{"perJob", "1MiB"}}},
+      {"feeder-stall", nlohmann::json::object()},
+      // On a device without the thermal model, thermal is the telemetry overlay.
+      {"thermal", {{"temperature", "95"}}},
+  };
+  const auto active = [&](const std::string& kind) {
+    const std::string metrics = HttpCall("GET", pipeline_->http() + "/metrics").body;
+    for (const std::string& as : {kind, std::string("telemetry-overlay")}) {
+      if (metrics.find("hsof_faults_active{kind=\"" + as + "\"} 1") != std::string::npos) return true;
+    }
+    return false;
+  };
+  for (const auto& [kind, fields] : faults) {
+    auto fault = StartInjection(kind, fields, context_);
+    ASSERT_TRUE(fault.ok()) << kind << ": " << fault.status();
+    EXPECT_TRUE(active(kind)) << kind << " is not in force in the pipeline";
+    EXPECT_TRUE((*fault)->State().active()) << kind;
+    ASSERT_TRUE((*fault)->Stop().ok()) << kind;
+    EXPECT_FALSE(active(kind)) << kind << " is still in force after stop";
+  }
+  EXPECT_TRUE(journal_->OpenFaults()->empty());
+}
+
 TEST_F(PipelineFaultTest, BadParametersAndWrongTokensAreRefused) {
   auto fault = StartInjection("stage-stall", {{"stage", "9"}}, context_);
   EXPECT_EQ(fault.status().code(), StatusCode::kInvalidArgument) << fault.status();
