@@ -17,9 +17,8 @@ Result<std::unique_ptr<Monitor>> Monitor::Start(MonitorOptions options, Clock& c
   {
     std::lock_guard lock(monitor->mutex_);
     // The first round at once, as Prometheus scrapes a new target promptly.
-    monitor->scrape_timer_ = clock.ScheduleAfter(Duration::zero(), [raw = monitor.get()] { raw->ScrapeAll(); });
-    monitor->evaluation_timer_ =
-        clock.ScheduleAfter(Duration::zero(), [raw = monitor.get()] { raw->EvaluateAll(); });
+    monitor->Schedule(Duration::zero(), &Monitor::ScrapeAll, &monitor->scrape_timer_);
+    monitor->Schedule(Duration::zero(), &Monitor::EvaluateAll, &monitor->evaluation_timer_);
   }
   return monitor;
 }
@@ -32,24 +31,28 @@ Monitor::Monitor(MonitorOptions options, Clock& clock, std::unique_ptr<RuleEngin
 Monitor::~Monitor() { Stop(); }
 
 void Monitor::Stop() {
-  std::unique_lock lock(mutex_);
-  stopped_ = true;
-  clock_.Cancel(scrape_timer_);
-  clock_.Cancel(evaluation_timer_);
-  round_ended_.wait(lock, [&] { return rounds_running_ == 0; });
+  {
+    std::lock_guard lock(mutex_);
+    stopped_ = true;
+    clock_.Cancel(scrape_timer_);
+    clock_.Cancel(evaluation_timer_);
+  }
+  std::unique_lock gate(gate_->mutex);
+  gate_->stopped = true;
+  gate_->round_ended.wait(gate, [&] { return gate_->rounds_running == 0; });
 }
 
-bool Monitor::Enter() {
-  std::lock_guard lock(mutex_);
-  if (stopped_) return false;
-  ++rounds_running_;
+bool Monitor::Gate::Enter() {
+  std::lock_guard lock(mutex);
+  if (stopped) return false;
+  ++rounds_running;
   return true;
 }
 
-void Monitor::Leave() {
-  std::lock_guard lock(mutex_);
-  --rounds_running_;
-  round_ended_.notify_all();
+void Monitor::Gate::Leave() {
+  std::lock_guard lock(mutex);
+  --rounds_running;
+  round_ended.notify_all();
 }
 
 std::int64_t Monitor::DrillMillis() const {
@@ -60,11 +63,14 @@ std::int64_t Monitor::DrillMillis() const {
 void Monitor::Schedule(Duration drill_interval, void (Monitor::*round)(), TimerId* timer) {
   const auto real = std::chrono::duration_cast<Duration>(
       std::chrono::duration<double, std::nano>(static_cast<double>(drill_interval.count()) / options_.time_scale));
-  *timer = clock_.ScheduleAfter(real, [this, round] { (this->*round)(); });
+  *timer = clock_.ScheduleAfter(real, [this, round, gate = gate_] {
+    if (!gate->Enter()) return;  // stopped: `this` may be gone
+    (this->*round)();
+    gate->Leave();
+  });
 }
 
 void Monitor::ScrapeAll() {
-  if (!Enter()) return;
   std::vector<std::pair<std::string, ScrapeOutcome>> outcomes;
   const std::int64_t now = DrillMillis();
   for (std::size_t i = 0; i < scrapers_.size(); ++i) {
@@ -75,11 +81,9 @@ void Monitor::ScrapeAll() {
     last_scrapes_ = std::move(outcomes);
     if (!stopped_) Schedule(options_.scrape_interval, &Monitor::ScrapeAll, &scrape_timer_);
   }
-  Leave();
 }
 
 void Monitor::EvaluateAll() {
-  if (!Enter()) return;
   std::vector<AlertTransition> changes;
   {
     std::lock_guard lock(mutex_);
@@ -89,12 +93,11 @@ void Monitor::EvaluateAll() {
     const std::vector<AlertTransition>& timeline = engine_->Timeline();
     changes.assign(timeline.begin() + static_cast<std::ptrdiff_t>(timeline_reported_), timeline.end());
     timeline_reported_ = timeline.size();
-    Schedule(options_.evaluation_interval, &Monitor::EvaluateAll, &evaluation_timer_);
+    if (!stopped_) Schedule(options_.evaluation_interval, &Monitor::EvaluateAll, &evaluation_timer_);
   }
   if (options_.on_transition) {
     for (const AlertTransition& change : changes) options_.on_transition(change);
   }
-  Leave();
 }
 
 std::vector<Alert> Monitor::Alerts() const {

@@ -62,8 +62,18 @@ class Monitor {
   void ScrapeAll();
   void EvaluateAll();
   void Schedule(Duration drill_interval, void (Monitor::*round)(), TimerId* timer);
-  bool Enter();  // a round begins, unless stopped
-  void Leave();
+
+  // Shared with the timers' callbacks, which may fire while Stop runs: a
+  // round starts only through the gate, and Stop waits for rounds inside.
+  struct Gate {
+    std::mutex mutex;
+    std::condition_variable round_ended;
+    bool stopped = false;
+    int rounds_running = 0;
+    bool Enter();  // false once stopped
+    void Leave();
+  };
+  std::shared_ptr<Gate> gate_ = std::make_shared<Gate>();
 
   MonitorOptions options_;
   Clock& clock_;
@@ -77,8 +87,6 @@ class Monitor {
   TimerId scrape_timer_ = 0;
   TimerId evaluation_timer_ = 0;
   bool stopped_ = false;
-  int rounds_running_ = 0;
-  std::condition_variable round_ended_;
 };
 
 }  // namespace firedrill::alerts
