@@ -8,6 +8,7 @@
 #include <signal.h>
 
 #include <filesystem>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "firedrill/injectors/injection.h"
@@ -63,6 +64,50 @@ TEST(EmbeddedTarget, StartsOnFreePortsBehindProxiesAndLeavesNothing) {
   EXPECT_EQ(injectors::ProcessState(endpoints.pid), '?') << "the pipeline was stopped and reaped";
   EXPECT_FALSE(fs::exists(fs::path(endpoints.shared_device_memory).parent_path())) << "its directory is gone";
   EXPECT_TRUE((*target)->Stop().ok()) << "idempotent";
+  fs::remove_all(scratch);
+}
+
+// At a time scale of 60 the pipeline runs on drill time: a stalled stage's
+// duration gauge passes a drill minute within about a real second, as a
+// compressed drill needs for PipelineStageTimeout (> 300 s) to fire.
+TEST(EmbeddedTarget, ATimeScaleRunsThePipelineOnDrillTime) {
+  RealClock real;
+  EmbeddedTargetOptions options = Options();
+  options.time_scale = 60;
+  auto target = StartEmbeddedTarget(options, real);
+  ASSERT_TRUE(target.ok()) << target.status();
+  const TargetEndpoints& endpoints = (*target)->endpoints();
+  ScaledClock drill(real, 60);
+  const fs::path scratch = fs::temp_directory_path() / ("firedrill-targets-scale-" + std::to_string(getpid()));
+  auto journal = injectors::Journal::Open((scratch / "journal.db").string());
+  ASSERT_TRUE(journal.ok());
+  injectors::InjectionContext context;
+  context.journal = journal->get();
+  context.clock = &drill;  // leases in drill time, as the pipeline counts them
+  context.ttl = std::chrono::minutes(10);
+  context.pipeline_grpc = endpoints.faults_grpc;
+  context.faults_token = endpoints.faults_token;
+  auto stall = injectors::StartInjection("stage-stall", {{"stage", "2"}, {"mode", "hang"}}, context);
+  ASSERT_TRUE(stall.ok()) << stall.status();
+  ASSERT_EQ(HttpCall("POST", endpoints.http + "/v1/jobs",
+                     R"({"mode": "fast", "dataset": {"samples": 200, "features": 40, "informative": 4}})")
+                .status,
+            202);
+  const auto stage_two_seconds = [&] {
+    const std::string metrics = HttpCall("GET", endpoints.http + "/metrics").body;
+    const std::string series = "hsof_stage_duration_seconds{stage=\"2\"} ";
+    const std::size_t at = metrics.find(series);
+    return at == std::string::npos ? 0.0 : std::stod(metrics.substr(at + series.size()));
+  };
+  const auto start = std::chrono::steady_clock::now();
+  while (stage_two_seconds() < 60 && std::chrono::steady_clock::now() - start < std::chrono::seconds(20)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const double real_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_GE(stage_two_seconds(), 60);
+  EXPECT_LT(real_seconds, 10) << "a drill minute took " << real_seconds << " real seconds";
+  ASSERT_TRUE((*stall)->Stop().ok());
+  ASSERT_TRUE((*target)->Stop().ok());
   fs::remove_all(scratch);
 }
 

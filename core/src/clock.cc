@@ -152,4 +152,29 @@ void SimulatedClock::WaitForSleepers(int count) const {
   changed_.wait(lock, [&] { return sleepers_ >= count; });
 }
 
+// ---- ScaledClock ----
+
+ScaledClock::ScaledClock(Clock& base, double scale)
+    : base_(base), scale_(scale > 0 ? scale : 1), origin_(base.Now()), wall_origin_(base.WallNow()) {}
+
+MonotonicTime ScaledClock::Now() const {
+  const auto real = base_.Now() - origin_;
+  return origin_ + std::chrono::duration_cast<Duration>(std::chrono::duration<double, std::nano>(
+                       static_cast<double>(std::chrono::duration_cast<Duration>(real).count()) * scale_));
+}
+
+WallTime ScaledClock::WallNow() const {
+  return wall_origin_ + std::chrono::duration_cast<WallTime::duration>(Now() - origin_);
+}
+
+MonotonicTime ScaledClock::ToBase(MonotonicTime deadline) const {
+  const auto drill = std::chrono::duration_cast<Duration>(deadline - origin_);
+  return origin_ + std::chrono::duration_cast<Duration>(
+                       std::chrono::duration<double, std::nano>(static_cast<double>(drill.count()) / scale_));
+}
+
+TimerId ScaledClock::ScheduleAt(MonotonicTime deadline, std::function<void()> callback) {
+  return base_.ScheduleAt(ToBase(deadline), std::move(callback));
+}
+
 }  // namespace firedrill

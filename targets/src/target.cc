@@ -152,7 +152,8 @@ Result<std::unique_ptr<Target>> StartEmbeddedTarget(const EmbeddedTargetOptions&
       "--max-concurrent-batches", std::to_string(options.max_concurrent_batches),
       "--device-memory", std::to_string(options.device_memory) + "B",
       "--shared-device-memory", endpoints.shared_device_memory,
-      "--seed", std::to_string(options.seed), "--enable-faults"};
+      "--seed", std::to_string(options.seed), "--time-scale", std::to_string(options.time_scale),
+      "--enable-faults"};
   std::vector<char*> argv;
   for (std::string& argument : arguments) argv.push_back(argument.data());
   argv.push_back(nullptr);

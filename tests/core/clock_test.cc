@@ -139,5 +139,28 @@ TEST(RealClockTest, NowIsMonotonic) {
   EXPECT_LE(a, b);
 }
 
+// Drill time over a simulated base: a second of base time is a minute of
+// drill time at scale 60, for reading, timers and sleeps alike.
+TEST(ScaledClockTest, DrillTimeRunsScaleTimesFaster) {
+  SimulatedClock base;
+  ScaledClock drill(base, 60);
+  const MonotonicTime start = drill.Now();
+  const WallTime wall_start = drill.WallNow();
+  base.Advance(std::chrono::seconds(1));
+  EXPECT_EQ(drill.Now() - start, std::chrono::minutes(1));
+  EXPECT_EQ(drill.WallNow() - wall_start, std::chrono::minutes(1));
+  bool fired = false;
+  drill.ScheduleAfter(std::chrono::minutes(5), [&] { fired = true; });
+  base.Advance(std::chrono::milliseconds(4999));
+  EXPECT_FALSE(fired);
+  base.Advance(std::chrono::milliseconds(1));
+  EXPECT_TRUE(fired) << "five drill minutes are five real seconds";
+  std::thread sleeper([&] { drill.SleepFor(std::chrono::minutes(2)); });
+  base.WaitForSleepers(1);
+  base.Advance(std::chrono::seconds(2));
+  sleeper.join();
+  EXPECT_EQ(ScaledClock(base, 0).scale(), 1) << "a scale that is not positive is taken as 1";
+}
+
 }  // namespace
 }  // namespace firedrill

@@ -58,6 +58,9 @@ struct EmbeddedTargetOptions {
   int max_concurrent_batches = 4;
   std::uint64_t device_memory = std::uint64_t{8} << 30;  // the CPU twins' device
   std::uint64_t seed = 1;
+  // A compressed drill: the pipeline runs on drill time (its stage
+  // durations, backup ages and fault leases move this much faster).
+  double time_scale = 1;
   Duration start_timeout = std::chrono::seconds(60);
   Duration grace = std::chrono::seconds(10);  // between SIGTERM and SIGKILL on stop
 };
