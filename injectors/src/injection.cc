@@ -127,21 +127,24 @@ class DryRun final : public Injection {
 class GuardedInjection final : public Injection {
  public:
   GuardedInjection(std::string id, std::string kind, std::string what, nlohmann::json undo,
-                   std::unique_ptr<Guardian> guardian, InjectionContext& context)
+                   std::unique_ptr<Guardian> guardian, MonotonicTime lease_until, InjectionContext& context)
       : Injection(std::move(id), std::move(kind)),
         what_(std::move(what)),
         undo_(std::move(undo)),
         guardian_(std::move(guardian)),
         journal_(*context.journal),
         clock_(*context.clock),
-        ttl_(context.ttl) {}
+        ttl_(context.ttl),
+        lease_until_(lease_until) {}
   ~GuardedInjection() override { (void)Stop(); }
 
   std::string Describe() const override { return what_; }
 
   Status Renew() override {
     if (stopped_) return Status();
+    const MonotonicTime lease_until = clock_.Now() + ttl_;  // no later than the guardian's
     FD_RETURN_IF_ERROR(guardian_->Renew());
+    lease_until_.store(lease_until);
     return journal_.Renew(id(), LeaseUntilMs(clock_, ttl_));
   }
 
@@ -156,8 +159,11 @@ class GuardedInjection final : public Injection {
   }
   InjectionState State() const override {
     if (stopped_) return {InjectionState::kStopped, "undone by stop"};
+    // The guardian acts when the lease lapses; it may not have exited yet.
     const char guardian = ProcessState(guardian_->pid());
-    if (guardian == 'Z' || guardian == '?') return {InjectionState::kLapsed, "its guardian undid it (the lease lapsed)"};
+    if (guardian == 'Z' || guardian == '?' || clock_.Now() >= lease_until_.load()) {
+      return {InjectionState::kLapsed, "its guardian undid it (the lease lapsed)"};
+    }
     return {InjectionState::kRunning, ""};
   }
 
@@ -168,6 +174,7 @@ class GuardedInjection final : public Injection {
   Journal& journal_;
   Clock& clock_;
   Duration ttl_;
+  std::atomic<MonotonicTime> lease_until_;
   std::atomic<bool> stopped_{false};
 };
 
@@ -345,6 +352,7 @@ Result<std::unique_ptr<Injection>> StartGuarded(const std::string& id, const std
                                                 const nlohmann::json& undo, const std::function<Status()>& inject,
                                                 InjectionContext& context) {
   FD_RETURN_IF_ERROR(context.journal->Begin(Record(id, kind, target, undo, context)));
+  const MonotonicTime lease_until = context.clock->Now() + context.ttl;  // no later than the guardian's
   Result<std::unique_ptr<Guardian>> guardian = Guardian::Start(undo, context.ttl);
   if (!guardian.ok()) {
     (void)context.journal->End(id, "failed: " + guardian.status().message(), WallMillis(*context.clock));
@@ -356,7 +364,7 @@ Result<std::unique_ptr<Injection>> StartGuarded(const std::string& id, const std
     return injected;
   }
   return std::unique_ptr<Injection>(
-      new GuardedInjection(id, kind, what, undo, std::move(*guardian), context));
+      new GuardedInjection(id, kind, what, undo, std::move(*guardian), lease_until, context));
 }
 
 Result<std::unique_ptr<Injection>> ProcessPause(const nlohmann::json& fields, InjectionContext& context) {
