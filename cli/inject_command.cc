@@ -159,7 +159,9 @@ int RunInjectCommand(const InjectCommandOptions& options) {
     }
   }
   Result<Duration> ttl = ParseDuration(options.ttl);
-  if (!ttl.ok() || *ttl <= Duration::zero()) return Usage("--ttl " + options.ttl + ": expected a positive duration");
+  if (!ttl.ok() || *ttl < std::chrono::milliseconds(100)) {
+    return Usage("--ttl " + options.ttl + ": expected a duration of at least 100ms (it is renewed every third of it)");
+  }
   std::optional<Duration> run_for;
   if (!options.duration.empty()) {
     Result<Duration> parsed = ParseDuration(options.duration);
@@ -251,9 +253,14 @@ int RunInjectCommand(const InjectCommandOptions& options) {
   for (const std::string& pair : options.proxies) {
     std::string endpoint;
     std::string upstream;
-    if (!SplitPair(pair, "--proxy", &endpoint, &upstream, &error)) return Usage(error);
-    auto proxy = injectors::TcpProxy::Start(upstream, options.seed, clock);
-    if (!proxy.ok()) return Usage("--proxy " + pair + ": " + proxy.status().message());
+    auto proxy = SplitPair(pair, "--proxy", &endpoint, &upstream, &error)
+                     ? injectors::TcpProxy::Start(upstream, options.seed, clock)
+                     : Result<std::unique_ptr<injectors::TcpProxy>>(FD_STATUS(StatusCode::kInvalidArgument, error));
+    if (!proxy.ok()) {
+      if (!made_area.empty()) fs::remove_all(made_area);
+      std::cerr << "firedrill inject: --proxy " << pair << ": " << proxy.status().message() << '\n';
+      return proxy.status().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitHarness;
+    }
     std::cout << "proxy: " << endpoint << " traffic to " << (*proxy)->address() << " reaches " << upstream << '\n';
     context.proxies[endpoint] = proxy->get();
     proxies.push_back(std::move(*proxy));

@@ -3,9 +3,6 @@
 namespace firedrill::alerts {
 
 Result<std::unique_ptr<Monitor>> Monitor::Start(MonitorOptions options, Clock& clock) {
-  if (!(options.time_scale > 0)) {
-    return FD_STATUS(StatusCode::kInvalidArgument, "monitoring: the time scale must be positive");
-  }
   if (options.scrape_interval <= Duration::zero() || options.evaluation_interval <= Duration::zero()) {
     return FD_STATUS(StatusCode::kInvalidArgument, "monitoring: scrape and evaluation intervals must be positive");
   }
@@ -56,14 +53,11 @@ void Monitor::Gate::Leave() {
 }
 
 std::int64_t Monitor::DrillMillis() const {
-  const double real_ms = std::chrono::duration<double, std::milli>(clock_.Now() - started_).count();
-  return static_cast<std::int64_t>(real_ms * options_.time_scale);
+  return std::chrono::duration_cast<std::chrono::milliseconds>(clock_.Now() - started_).count();
 }
 
-void Monitor::Schedule(Duration drill_interval, void (Monitor::*round)(), TimerId* timer) {
-  const auto real = std::chrono::duration_cast<Duration>(
-      std::chrono::duration<double, std::nano>(static_cast<double>(drill_interval.count()) / options_.time_scale));
-  *timer = clock_.ScheduleAfter(real, [this, round, gate = gate_] {
+void Monitor::Schedule(Duration interval, void (Monitor::*round)(), TimerId* timer) {
+  *timer = clock_.ScheduleAfter(interval, [this, round, gate = gate_] {
     if (!gate->Enter()) return;  // stopped: `this` may be gone
     (this->*round)();
     gate->Leave();

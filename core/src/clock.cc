@@ -1,5 +1,7 @@
 #include "firedrill/core/clock.h"
 
+#include <cmath>
+
 namespace firedrill {
 
 TimerId TimerQueue::Add(MonotonicTime deadline, std::function<void()> callback) {
@@ -157,10 +159,25 @@ void SimulatedClock::WaitForSleepers(int count) const {
 ScaledClock::ScaledClock(Clock& base, double scale)
     : base_(base), scale_(scale > 0 ? scale : 1), origin_(base.Now()), wall_origin_(base.WallNow()) {}
 
+namespace {
+
+// origin + offset * scale (or / scale), saturating at the end of time, never
+// overflowing. Dividing rather than multiplying by a reciprocal keeps whole
+// results whole (480 s / 60 is exactly 8 s).
+MonotonicTime Stretch(MonotonicTime origin, Duration offset, long double scale, bool divide, bool round_up) {
+  const long double room = static_cast<long double>((MonotonicTime::max() - origin).count());
+  const long double value = static_cast<long double>(offset.count());
+  const long double stretched = divide ? value / scale : value * scale;
+  if (stretched >= room) return MonotonicTime::max();
+  const long double whole = round_up ? std::ceil(stretched) : std::floor(stretched);
+  return origin + Duration(static_cast<Duration::rep>(whole));
+}
+
+}  // namespace
+
 MonotonicTime ScaledClock::Now() const {
-  const auto real = base_.Now() - origin_;
-  return origin_ + std::chrono::duration_cast<Duration>(std::chrono::duration<double, std::nano>(
-                       static_cast<double>(std::chrono::duration_cast<Duration>(real).count()) * scale_));
+  const Duration real = base_.Now() - origin_;
+  return Stretch(origin_, real, scale_, /*divide=*/false, /*round_up=*/false);
 }
 
 WallTime ScaledClock::WallNow() const {
@@ -168,9 +185,9 @@ WallTime ScaledClock::WallNow() const {
 }
 
 MonotonicTime ScaledClock::ToBase(MonotonicTime deadline) const {
-  const auto drill = std::chrono::duration_cast<Duration>(deadline - origin_);
-  return origin_ + std::chrono::duration_cast<Duration>(
-                       std::chrono::duration<double, std::nano>(static_cast<double>(drill.count()) / scale_));
+  if (deadline <= origin_) return deadline;  // already due
+  // Rounded up: when the base reaches it, drill time has reached `deadline`.
+  return Stretch(origin_, deadline - origin_, scale_, /*divide=*/true, /*round_up=*/true);
 }
 
 TimerId ScaledClock::ScheduleAt(MonotonicTime deadline, std::function<void()> callback) {

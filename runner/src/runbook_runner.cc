@@ -129,7 +129,7 @@ Done Exec(const RunbookStep& step) {
   for (const nlohmann::json& item : list) arguments.push_back(item.is_string() ? item.get<std::string>() : item.dump());
   if (arguments.empty()) return {false, "argv is empty"};
   char output_path[] = "/tmp/firedrill-step-XXXXXX";
-  const int output = mkstemp(output_path);
+  const int output = mkostemp(output_path, O_CLOEXEC);
   if (output < 0) return {false, std::string("a file for the command's output: ") + std::strerror(errno)};
   unlink(output_path);
   std::vector<char*> argv;
@@ -142,8 +142,16 @@ Done Exec(const RunbookStep& step) {
   posix_spawn_file_actions_adddup2(&actions, output, STDERR_FILENO);
   posix_spawnattr_t attributes;
   posix_spawnattr_init(&attributes);
-  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP);
+  // Its own process group, so a timeout ends all of it; no signal blocked or
+  // ignored that Firedrill blocks for itself.
+  sigset_t none;
+  sigset_t defaults;
+  sigemptyset(&none);
+  sigfillset(&defaults);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   posix_spawnattr_setpgroup(&attributes, 0);
+  posix_spawnattr_setsigmask(&attributes, &none);
+  posix_spawnattr_setsigdefault(&attributes, &defaults);
   pid_t pid = -1;
   const int spawned = posix_spawnp(&pid, argv[0], &actions, &attributes, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
@@ -156,15 +164,23 @@ Done Exec(const RunbookStep& step) {
   const auto deadline = std::chrono::steady_clock::now() + step.timeout;
   int status = 0;
   bool timed_out = false;
-  while (waitpid(pid, &status, WNOHANG) == 0) {
+  for (;;) {
+    const pid_t waited = waitpid(pid, &status, WNOHANG);
+    if (waited == pid) break;
+    if (waited < 0 && errno != EINTR) {
+      close(output);
+      return {false, arguments[0] + ": waiting for it: " + std::strerror(errno)};
+    }
     if (std::chrono::steady_clock::now() >= deadline) {
       kill(-pid, SIGKILL);
-      waitpid(pid, &status, 0);
+      while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
       timed_out = true;
       break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+  kill(-pid, SIGKILL);  // whatever it left running in its group ends with the step
   std::string printed(4096, '\0');
   const off_t size = lseek(output, 0, SEEK_END);
   const off_t from = std::max<off_t>(0, size - 4096);
@@ -198,11 +214,17 @@ StepOutcome RunStep(const RunbookStep& step, const RunbookContext& context) {
   } else if (kind == "exec") {
     done = Exec(step);
   } else if (kind == "wait") {
-    const Duration drill = step.action.DurationOr("duration", Duration::zero());
-    const auto real = std::chrono::duration_cast<Duration>(
-        std::chrono::duration<double, std::nano>(static_cast<double>(drill.count()) / context.time_scale));
-    if (context.clock != nullptr) context.clock->SleepFor(real);
-    done = {true, "waited " + FormatDuration(drill) + (context.time_scale != 1 ? " of drill time" : "")};
+    const Duration wanted = step.action.DurationOr("duration", Duration::zero());
+    if (context.clock == nullptr) {
+      done = {false, "no clock to wait on"};
+    } else {
+      // A wait is a step like any other: its timeout bounds it.
+      context.clock->SleepFor(std::min(wanted, step.timeout));
+      done = {wanted <= step.timeout,
+              wanted <= step.timeout ? "waited " + FormatDuration(wanted)
+                                     : "a wait of " + FormatDuration(wanted) + " is longer than the step's timeout of " +
+                                           FormatDuration(step.timeout)};
+    }
   } else if (kind == "prompt") {
     // Unattended (CI, and every run today): recorded for the report, not waited for.
     done = {true, "unattended: \"" + step.action.Text("message") + "\" recorded, not waited for"};

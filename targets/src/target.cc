@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -89,10 +90,13 @@ class EmbeddedTarget final : public ProxiedTarget {
       kill(endpoints_.pid, SIGTERM);
       const auto deadline = std::chrono::steady_clock::now() + grace_;
       int status = 0;
-      while (waitpid(endpoints_.pid, &status, WNOHANG) == 0) {
+      for (;;) {
+        const pid_t waited = waitpid(endpoints_.pid, &status, WNOHANG);
+        if (waited == endpoints_.pid || (waited < 0 && errno != EINTR)) break;
         if (std::chrono::steady_clock::now() >= deadline) {
           kill(endpoints_.pid, SIGKILL);
-          waitpid(endpoints_.pid, &status, 0);
+          while (waitpid(endpoints_.pid, &status, 0) < 0 && errno == EINTR) {
+          }
           break;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -126,6 +130,9 @@ class RemoteTarget final : public ProxiedTarget {
 }  // namespace
 
 Result<std::unique_ptr<Target>> StartEmbeddedTarget(const EmbeddedTargetOptions& options, Clock& clock) {
+  if (!(options.time_scale >= 0.001 && options.time_scale <= 10000)) {
+    return FD_STATUS(StatusCode::kInvalidArgument, "embedded target: the time scale must be between 0.001 and 10000");
+  }
   if (access(options.binary.c_str(), X_OK) != 0) {
     return FD_STATUS(StatusCode::kUnavailable, "embedded target: " + options.binary + " is not there (build hsof-pipeline)");
   }
@@ -141,18 +148,26 @@ Result<std::unique_ptr<Target>> StartEmbeddedTarget(const EmbeddedTargetOptions&
   endpoints.shared_device_memory = (directory / "device").string();
   endpoints.device_memory = options.device_memory;
 
+  // Close-on-exec from the start, so no other child inherits either end; the
+  // pipeline gets the write end as its descriptor 3.
   int ready[2];
-  if (pipe(ready) != 0) return FD_STATUS(StatusCode::kUnavailable, "embedded target: pipe");
-  fcntl(ready[0], F_SETFD, FD_CLOEXEC);
+  if (pipe2(ready, O_CLOEXEC) != 0) return FD_STATUS(StatusCode::kUnavailable, "embedded target: pipe");
+  if (ready[1] == 3) {  // dup2 onto itself would leave it close-on-exec
+    const int moved = fcntl(ready[1], F_DUPFD_CLOEXEC, 10);
+    close(ready[1]);
+    ready[1] = moved;
+  }
+  char scale[32];
+  std::snprintf(scale, sizeof scale, "%.17g", options.time_scale);
   const fs::path log = directory / "pipeline.log";
   std::vector<std::string> arguments = {
-      options.binary, "--data-dir", (directory / "data").string(), "--ready-fd", std::to_string(ready[1]),
+      options.binary, "--data-dir", (directory / "data").string(), "--ready-fd", "3",
       "--backend", options.device, "--workers", std::to_string(options.workers),
       "--gpu-memory-fraction", std::to_string(options.gpu_memory_fraction),
       "--max-concurrent-batches", std::to_string(options.max_concurrent_batches),
       "--device-memory", std::to_string(options.device_memory) + "B",
       "--shared-device-memory", endpoints.shared_device_memory,
-      "--seed", std::to_string(options.seed), "--time-scale", std::to_string(options.time_scale),
+      "--seed", std::to_string(options.seed), "--time-scale", scale,
       "--enable-faults"};
   std::vector<char*> argv;
   for (std::string& argument : arguments) argv.push_back(argument.data());
@@ -168,12 +183,27 @@ Result<std::unique_ptr<Target>> StartEmbeddedTarget(const EmbeddedTargetOptions&
   envp.push_back(nullptr);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, ready[1], 3);
   posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
   posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  // Its own process group, so Ctrl-C at the terminal reaches Firedrill, which
+  // undoes its faults before it stops the pipeline; and no signal blocked
+  // that Firedrill blocks for itself.
+  posix_spawnattr_t attributes;
+  posix_spawnattr_init(&attributes);
+  sigset_t none;
+  sigset_t defaults;
+  sigemptyset(&none);
+  sigfillset(&defaults);
+  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setpgroup(&attributes, 0);
+  posix_spawnattr_setsigmask(&attributes, &none);
+  posix_spawnattr_setsigdefault(&attributes, &defaults);
   fs::create_directories(directory / "data");
   pid_t pid = -1;
-  const int spawned = posix_spawn(&pid, options.binary.c_str(), &actions, nullptr, argv.data(), envp.data());
+  const int spawned = posix_spawn(&pid, options.binary.c_str(), &actions, &attributes, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attributes);
   close(ready[1]);
   if (spawned != 0) {
     close(ready[0]);

@@ -4,6 +4,7 @@
 
 #include <future>
 #include <string>
+#include <atomic>
 #include <thread>
 #include <vector>
 
@@ -155,11 +156,40 @@ TEST(ScaledClockTest, DrillTimeRunsScaleTimesFaster) {
   EXPECT_FALSE(fired);
   base.Advance(std::chrono::milliseconds(1));
   EXPECT_TRUE(fired) << "five drill minutes are five real seconds";
-  std::thread sleeper([&] { drill.SleepFor(std::chrono::minutes(2)); });
+  const MonotonicTime wake_at = drill.Now() + std::chrono::minutes(2);
+  std::atomic<bool> woke{false};
+  std::thread sleeper([&] {
+    drill.SleepUntil(wake_at);
+    woke = true;
+  });
   base.WaitForSleepers(1);
-  base.Advance(std::chrono::seconds(2));
+  base.Advance(std::chrono::milliseconds(1999));
+  EXPECT_FALSE(woke.load()) << "a drill second early";
+  base.Advance(std::chrono::milliseconds(1));
   sleeper.join();
+  EXPECT_GE(drill.Now(), wake_at);
   EXPECT_EQ(ScaledClock(base, 0).scale(), 1) << "a scale that is not positive is taken as 1";
+}
+
+// A scale that does not divide evenly: a timer never fires before its drill
+// deadline, and the end of time stays the end of time at any scale.
+TEST(ScaledClockTest, DeadlinesRoundUpAndNeverOverflow) {
+  SimulatedClock base;
+  ScaledClock drill(base, 7);
+  const MonotonicTime deadline = drill.Now() + std::chrono::seconds(1);
+  MonotonicTime seen{};
+  drill.ScheduleAt(deadline, [&] { seen = drill.Now(); });
+  base.Advance(std::chrono::seconds(1));
+  EXPECT_GE(seen, deadline);
+  bool never = false;
+  drill.ScheduleAt(MonotonicTime::max(), [&] { never = true; });
+  ScaledClock slow(base, 0.001);
+  slow.ScheduleAt(MonotonicTime::max(), [&] { never = true; });
+  base.Advance(std::chrono::hours(24 * 365));
+  EXPECT_FALSE(never);
+  ScaledClock fast(base, 10000);
+  base.Advance(std::chrono::hours(24 * 365 * 100));
+  EXPECT_EQ(fast.Now(), MonotonicTime::max()) << "saturates instead of wrapping";
 }
 
 }  // namespace

@@ -1,9 +1,12 @@
 // The embedded monitoring of a drill: scrapes its targets and evaluates its
 // rules on the drill's Clock, as a Prometheus server would, and reports every
-// alert state change. A time scale compresses the drill: every sample and
-// evaluation is stamped in drill time (real elapsed time x scale), so scrape
-// and evaluation intervals, `for`, `keep_firing_for` and range windows are
-// all compressed alike without rewriting a rule.
+// alert state change. Every sample and evaluation is stamped in that clock's
+// time; given the drill's ScaledClock, a time scale compresses scrape and
+// evaluation intervals, `for`, `keep_firing_for` and range windows alike
+// without rewriting a rule.
+//
+// Scrapes run on the clock's timer thread and may take up to a target's
+// timeout; the drill's executor should give the monitor a clock of its own.
 //
 // Thread-safety: Start/Stop by the owner; Alerts() and Timeline() from any
 // thread; the listener runs on the clock's timer thread.
@@ -29,17 +32,16 @@ namespace firedrill::alerts {
 struct MonitorOptions {
   std::vector<ScrapeTarget> targets;
   std::vector<RuleFile> rules;
-  Duration scrape_interval = std::chrono::seconds(15);      // drill time
-  Duration evaluation_interval = std::chrono::seconds(15);  // drill time
-  double time_scale = 1;  // drill seconds per real second
+  Duration scrape_interval = std::chrono::seconds(15);      // on the clock
+  Duration evaluation_interval = std::chrono::seconds(15);
   // Hears each alert state change (drill time in t_ms), on the timer thread.
   std::function<void(const AlertTransition&)> on_transition;
 };
 
 class Monitor {
  public:
-  // InvalidArgument for a non-positive interval or scale, or a rule that does
-  // not parse (named by file and line).
+  // InvalidArgument for a non-positive interval, or a rule that does not
+  // parse (named by file and line).
   static Result<std::unique_ptr<Monitor>> Start(MonitorOptions options, Clock& clock);
   ~Monitor();  // stops
   Monitor(const Monitor&) = delete;
@@ -47,7 +49,7 @@ class Monitor {
 
   // Cancels the rounds and waits for one in progress. Not from the listener.
   void Stop();
-  // Drill time now, in ms since the monitor started (the t_ms of samples).
+  // The clock's time now, in ms since the monitor started (the t_ms of samples).
   std::int64_t DrillMillis() const;
   std::vector<Alert> Alerts() const;                 // pending and firing now
   std::vector<AlertTransition> Timeline() const;     // every change so far
@@ -61,7 +63,7 @@ class Monitor {
   Monitor(MonitorOptions options, Clock& clock, std::unique_ptr<RuleEngine> engine);
   void ScrapeAll();
   void EvaluateAll();
-  void Schedule(Duration drill_interval, void (Monitor::*round)(), TimerId* timer);
+  void Schedule(Duration interval, void (Monitor::*round)(), TimerId* timer);
 
   // Shared with the timers' callbacks, which may fire while Stop runs: a
   // round starts only through the gate, and Stop waits for rounds inside.

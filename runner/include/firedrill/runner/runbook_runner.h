@@ -19,8 +19,9 @@ namespace firedrill::runner {
 struct RunbookContext {
   std::string http;        // the target's HTTP API base URL (paths in `http` steps are relative to it)
   std::string admin_grpc;  // host:port of the Admin service
-  Clock* clock = nullptr;  // `wait` steps wait on it
-  double time_scale = 1;   // `wait` durations are drill time
+  // The drill's clock (its ScaledClock when compressed): `wait` steps wait
+  // on it, so their durations are drill time.
+  Clock* clock = nullptr;
   // Restarts the target (restartTarget); empty where the target cannot be
   // restarted by Firedrill (remote).
   std::function<Status()> restart_target;
