@@ -684,6 +684,8 @@ Result<std::vector<SeriesValue>> ExpandSeriesValues(std::string_view text) {
       std::uint64_t count = 0;
       if (!times(p, &count) || p != end)
         return fail(start, "bad repetition \"" + std::string(item) + "\"");
+      // The same cap as a repeated value: "_x999999999" would otherwise take gigabytes.
+      if (out.size() + count > 1'000'000) return fail(start, "series longer than 1000000 values");
       for (std::uint64_t k = 0; k < count; ++k) out.push_back({true, 0});
     } else if (item == "stale") {
       out.push_back({false, StaleMarker()});

@@ -169,6 +169,11 @@ TEST(SeriesNotation, ExpandsAsPromtoolDoes) {
   auto bad = ExpandSeriesValues("1 2 x3");
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().message(), "column 5: bad value \"x3\"");
+  // Found by promql_fuzzer: a huge run of blanks is refused, not allocated.
+  auto huge = ExpandSeriesValues("_x088888888 offset");
+  ASSERT_FALSE(huge.ok());
+  EXPECT_EQ(huge.status().message(), "column 1: series longer than 1000000 values");
+  EXPECT_TRUE(ExpandSeriesValues("_x999999").ok());
 }
 
 class RulesTestFiles : public ::testing::Test {
