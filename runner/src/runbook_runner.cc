@@ -15,6 +15,7 @@
 #include <grpcpp/grpcpp.h>
 #include <thread>
 
+#include "firedrill/core/spawn.h"
 #include "firedrill/core/units.h"
 #include "hsof/v1/pipeline.grpc.pb.h"
 
@@ -141,17 +142,7 @@ Done Exec(const RunbookStep& step) {
   posix_spawn_file_actions_adddup2(&actions, output, STDOUT_FILENO);
   posix_spawn_file_actions_adddup2(&actions, output, STDERR_FILENO);
   posix_spawnattr_t attributes;
-  posix_spawnattr_init(&attributes);
-  // Its own process group, so a timeout ends all of it; no signal blocked or
-  // ignored that Firedrill blocks for itself.
-  sigset_t none;
-  sigset_t defaults;
-  sigemptyset(&none);
-  sigfillset(&defaults);
-  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  posix_spawnattr_setpgroup(&attributes, 0);
-  posix_spawnattr_setsigmask(&attributes, &none);
-  posix_spawnattr_setsigdefault(&attributes, &defaults);
+  InitChildAttributes(&attributes);  // its own group: a timeout ends all of it
   pid_t pid = -1;
   const int spawned = posix_spawnp(&pid, argv[0], &actions, &attributes, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "firedrill/core/spawn.h"
 #include "firedrill/core/units.h"
 #include "firedrill/workload/http_load.h"
 #include "firedrill/workload/load_report.h"
@@ -186,19 +187,10 @@ Result<std::unique_ptr<Target>> StartEmbeddedTarget(const EmbeddedTargetOptions&
   posix_spawn_file_actions_adddup2(&actions, ready[1], 3);
   posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
   posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  // Its own process group, so Ctrl-C at the terminal reaches Firedrill, which
-  // undoes its faults before it stops the pipeline; and no signal blocked
-  // that Firedrill blocks for itself.
+  // Its own group: Ctrl-C reaches Firedrill, which undoes its faults before
+  // it stops the pipeline.
   posix_spawnattr_t attributes;
-  posix_spawnattr_init(&attributes);
-  sigset_t none;
-  sigset_t defaults;
-  sigemptyset(&none);
-  sigfillset(&defaults);
-  posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  posix_spawnattr_setpgroup(&attributes, 0);
-  posix_spawnattr_setsigmask(&attributes, &none);
-  posix_spawnattr_setsigdefault(&attributes, &defaults);
+  InitChildAttributes(&attributes);
   fs::create_directories(directory / "data");
   pid_t pid = -1;
   const int spawned = posix_spawn(&pid, options.binary.c_str(), &actions, &attributes, argv.data(), envp.data());
