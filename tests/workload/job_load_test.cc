@@ -315,6 +315,67 @@ TEST(JobLoad, PhasesRunBackToBackAndCountEveryFate) {
   EXPECT_EQ(ledger.Entries()[4].attempts, 3);
 }
 
+TEST(JobLoad, EachPhaseHasItsOwnLatencyAndProgressSeesTheRecentWindow) {
+  SimulatedClock clock;
+  FakeJobClient client(clock, [](const JobSubmission& job) {
+    FakePlan plan;
+    plan.run_for = Seq(job) < 10 ? 100ms : 400ms;  // the second phase is slower
+    if (Seq(job) == 12) plan.outcome = JobEvent::Kind::kFailed;
+    return plan;
+  });
+  JobLedger ledger;
+  std::vector<JobPhase> phases;
+  phases.push_back(ConstantPhase("fast", 10, 1s));
+  phases.push_back(ConstantPhase("slow", 10, 1s));
+  auto load = MakeLoad(std::move(phases), client, ledger, clock);
+  load->Start();
+  clock.Advance(1900ms);
+  const JobProgress midway = load->Progress(500ms);
+  EXPECT_EQ(midway.phase, 1u);
+  EXPECT_FALSE(midway.done);
+  EXPECT_EQ(midway.total.sent, 19);
+  // Completions in (1.4 s, 1.9 s]: jobs 10..14 of the slow phase, one failed.
+  EXPECT_EQ(midway.recent_completed, 4);
+  EXPECT_EQ(midway.recent_failed, 1);
+  EXPECT_EQ(midway.recent_latency, 405ms);
+  EXPECT_EQ(load->Progress(500ms, 0.5).recent_latency, 405ms);
+  DriveToEnd(clock, *load);
+  const JobLoadResult result = load->Wait();
+  ASSERT_EQ(result.phase_corrected.size(), 2u);
+  EXPECT_EQ(result.phase_corrected[0].count(), 10u);
+  EXPECT_EQ(result.phase_corrected[1].count(), 9u);
+  EXPECT_NEAR(result.phase_corrected[0].ValueAtQuantile(0.99), 105e6, 105e3);
+  EXPECT_NEAR(result.phase_corrected[1].ValueAtQuantile(0.99), 405e6, 405e3);
+  EXPECT_EQ(result.quality.count, 19);
+  EXPECT_DOUBLE_EQ(result.quality.mean(), 0.9);
+  EXPECT_TRUE(result.ToJson()["phase_latency"].contains("slow"));
+}
+
+TEST(JobLoad, AbortStopsSendingAndClosesTheLedgerAfterTheDrain) {
+  SimulatedClock clock;
+  FakeJobClient client(clock, [](const JobSubmission& job) {
+    FakePlan plan;
+    plan.never_finish = Seq(job) == 4;  // one job that will not settle by itself
+    return plan;
+  });
+  JobLedger ledger;
+  std::vector<JobPhase> phases;
+  phases.push_back(ConstantPhase("only", 10, 10s));
+  auto load = MakeLoad(std::move(phases), client, ledger, clock);
+  load->Start();
+  clock.Advance(550ms);
+  load->Abort(2s);
+  clock.Advance(1s);
+  EXPECT_FALSE(load->done()) << "job 4 is still in flight within the drain";
+  clock.Advance(1500ms);
+  ASSERT_TRUE(load->done());
+  const JobLoadResult result = load->Wait();
+  EXPECT_EQ(client.submissions.size(), 6u) << "no sends after the abort";
+  EXPECT_EQ(result.phases[0].sent, 6);
+  EXPECT_EQ(result.ledger.lost, 1);
+  EXPECT_EQ(result.ledger.completed, 5);
+}
+
 TEST(JobLoad, ClosedLoopUsersSendAgainAfterThinking) {
   SimulatedClock clock;
   FakeJobClient client(clock, [](const JobSubmission&) {

@@ -436,7 +436,7 @@ class HttpJobClient final : public JobClient {
     event.job_id = r.job_id;
     event.reason = reason;
     event.attempts = r.attempts;
-    event.at = SteadyClock::now();
+    event.at = options_.clock != nullptr ? options_.clock->Now() : SteadyClock::now();
     return event;
   }
 

@@ -1,5 +1,7 @@
 #include "firedrill/workload/job_load.h"
 
+#include <algorithm>
+#include <cmath>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -226,6 +228,7 @@ struct JobLoad::State : std::enable_shared_from_this<JobLoad::State> {
       JobPhaseCounts counts;
       counts.name = phase.name;
       result.phases.push_back(counts);
+      result.phase_corrected.emplace_back();
     }
     BeginPhase(0);  // every send is a timer, even one due now
   }
@@ -357,12 +360,18 @@ struct JobLoad::State : std::enable_shared_from_this<JobLoad::State> {
           enter_attempts();
           check(ledger.Reject(key, event.reason, now_ms));
           counts.rejected++;
+          recent.push_back({at, Duration::zero(), false});
+          TrimRecent(at);
           break;
         case JobEvent::Kind::kCompleted:
           check(ledger.Complete(event.job_id, now_ms));
           counts.completed++;
           result.corrected.Record(at - record.intended);
           result.uncorrected.Record(at - record.sent);
+          result.phase_corrected[record.phase].Record(at - record.intended);
+          result.quality.Record(event.quality);
+          recent.push_back({at, at - record.intended, true});
+          TrimRecent(at);
           for (const auto& [stage, seconds] : event.stage_seconds) {
             result.stage_seconds[stage].Record(static_cast<std::int64_t>(seconds * 1e9));
           }
@@ -370,6 +379,8 @@ struct JobLoad::State : std::enable_shared_from_this<JobLoad::State> {
         case JobEvent::Kind::kFailed:
           check(ledger.Fail(event.job_id, event.reason, now_ms));
           counts.failed++;
+          recent.push_back({at, Duration::zero(), false});
+          TrimRecent(at);
           break;
         case JobEvent::Kind::kLost:
           if (record.job_id.empty()) {
@@ -380,6 +391,8 @@ struct JobLoad::State : std::enable_shared_from_this<JobLoad::State> {
           } else {
             counts.lost++;
           }
+          recent.push_back({at, Duration::zero(), false});
+          TrimRecent(at);
           break;
       }
       Settled(record, at, sends);
@@ -427,6 +440,28 @@ struct JobLoad::State : std::enable_shared_from_this<JobLoad::State> {
     Schedule(clock.Now() + options.drain_timeout, [](State& state, Sends&) { state.Finish(); });
   }
 
+  // Completions older than this are no use to Progress's windows.
+  void TrimRecent(MonotonicTime now) {
+    while (!recent.empty() && (recent.size() > 100'000 || recent.front().at < now - std::chrono::hours(1))) {
+      recent.pop_front();
+    }
+  }
+
+  void Abort(Duration drain) {
+    if (!started || finished) return;
+    for (TimerId id : timers) clock.Cancel(id);
+    timers.clear();
+    for (std::size_t index = 0; index < options.phases.size(); ++index) phase_over[index] = true;
+    result.phases[current_phase].unsent += static_cast<std::int64_t>(held.size());
+    held.clear();
+    draining = true;
+    if (in_flight == 0) {
+      Finish();
+      return;
+    }
+    Schedule(clock.Now() + drain, [](State& state, Sends&) { state.Finish(); });
+  }
+
   void Finish() {
     if (finished) return;
     finished = true;
@@ -461,6 +496,12 @@ struct JobLoad::State : std::enable_shared_from_this<JobLoad::State> {
   std::map<std::string, JobRecord> jobs;  // by key
   std::set<TimerId> timers;
   JobLoadResult result;
+  struct Settlement {
+    MonotonicTime at;
+    Duration latency;  // corrected; completed jobs only
+    bool completed;
+  };
+  std::deque<Settlement> recent;  // completions and failures, oldest first
 
   std::shared_ptr<Resumer> resumer;
 };
@@ -534,6 +575,38 @@ JobLoadResult JobLoad::Run() {
   return Wait();
 }
 
+void JobLoad::Abort(Duration drain) {
+  std::lock_guard lock(state_->mutex);
+  state_->Abort(drain);
+}
+
+JobProgress JobLoad::Progress(Duration window, double quantile) const {
+  std::lock_guard lock(state_->mutex);
+  JobProgress progress;
+  progress.phase = state_->current_phase;
+  progress.total = state_->result.Total();
+  progress.in_flight = state_->in_flight;
+  progress.done = state_->finished;
+  const MonotonicTime since = state_->clock.Now() - window;
+  std::vector<Duration> latencies;
+  for (auto it = state_->recent.rbegin(); it != state_->recent.rend() && it->at >= since; ++it) {
+    if (it->completed) {
+      progress.recent_completed++;
+      latencies.push_back(it->latency);
+    } else {
+      progress.recent_failed++;
+    }
+  }
+  if (!latencies.empty()) {
+    // The nearest rank, as the histograms count it.
+    const double wanted = std::ceil(std::clamp(quantile, 0.0, 1.0) * static_cast<double>(latencies.size()));
+    const std::size_t rank = std::min(latencies.size() - 1, static_cast<std::size_t>(std::max(1.0, wanted)) - 1);
+    std::nth_element(latencies.begin(), latencies.begin() + static_cast<std::ptrdiff_t>(rank), latencies.end());
+    progress.recent_latency = latencies[rank];
+  }
+  return progress;
+}
+
 void JobLoad::StartResume(JobClient& client, Duration timeout) {
   std::map<std::string, JobSubmission> resend;
   std::shared_ptr<Resumer> resumer;
@@ -569,6 +642,13 @@ JobResumeResult ResumeLedger(JobClient& client, JobLedger& ledger, Clock& clock,
 
 // ---- results ----
 
+void QualityStats::Record(double quality) {
+  min = count == 0 ? quality : std::min(min, quality);
+  max = count == 0 ? quality : std::max(max, quality);
+  sum += quality;
+  count++;
+}
+
 JobPhaseCounts JobLoadResult::Total() const {
   JobPhaseCounts total;
   total.name = "total";
@@ -597,9 +677,15 @@ json JobLoadResult::ToJson() const {
   for (const JobPhaseCounts& phase : phases) phases_json.push_back(counts_json(phase));
   json stages = json::object();
   for (const auto& [stage, histogram] : stage_seconds) stages[stage] = histogram.ToJson();
+  json phase_latency = json::object();
+  for (std::size_t i = 0; i < phases.size() && i < phase_corrected.size(); ++i) {
+    phase_latency[phases[i].name] = phase_corrected[i].ToJson();
+  }
   return {{"phases", phases_json},
           {"total", counts_json(Total())},
           {"latency", {{"corrected", corrected.ToJson()}, {"uncorrected", uncorrected.ToJson()}}},
+          {"phase_latency", phase_latency},
+          {"quality", {{"count", quality.count}, {"mean", quality.mean()}, {"min", quality.min}, {"max", quality.max}}},
           {"stage_seconds", stages},
           {"outstanding", outstanding},
           {"ledger_errors", ledger_errors},

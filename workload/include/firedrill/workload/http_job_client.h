@@ -55,6 +55,9 @@ struct HttpJobClientOptions {
   // Open connections at most. Over HTTP/1.1 each long-poll holds one, so
   // requests past this wait inside curl for a free connection.
   int max_connections = 64;
+  // The clock events are stamped on: the job driver's (a drill's ScaledClock),
+  // so latencies are measured in one time base. Null: the steady clock.
+  const Clock* clock = nullptr;
 };
 
 // InvalidArgument for a URL that is not http:// or https://, or limits out

@@ -70,11 +70,24 @@ struct JobPhaseCounts {
   std::int64_t unsent = 0;      // held back by max_in_flight until the phase ended
 };
 
+// The selection quality the pipeline reported for completed jobs.
+struct QualityStats {
+  std::int64_t count = 0;
+  double sum = 0;
+  double min = 0;  // meaningful when count > 0
+  double max = 0;
+  double mean() const { return count > 0 ? sum / static_cast<double>(count) : 0; }
+  void Record(double quality);
+};
+
 struct JobLoadResult {
   std::vector<JobPhaseCounts> phases;
   // Completed jobs: completion - intended send time, and - actual send time (ns).
   LatencyHistogram corrected;
   LatencyHistogram uncorrected;
+  // Corrected latency of the jobs each phase sent, parallel to `phases`.
+  std::vector<LatencyHistogram> phase_corrected;
+  QualityStats quality;
   // Each stage's seconds as the pipeline reported them, recorded in ns;
   // keyed "stage1", "stage2", "stage3".
   std::map<std::string, LatencyHistogram> stage_seconds;
@@ -87,6 +100,19 @@ struct JobLoadResult {
 
   JobPhaseCounts Total() const;
   nlohmann::json ToJson() const;  // histograms in LatencyHistogram's JSON form
+};
+
+// The run as it stands, for a live status line and for guardrails.
+struct JobProgress {
+  std::size_t phase = 0;  // index of the phase sending now (the last one once draining)
+  JobPhaseCounts total;   // so far, over every phase
+  std::int64_t in_flight = 0;
+  // Settlements in the window asked for: completions and their corrected
+  // latency at the quantile asked for; failures, rejections and losses.
+  std::int64_t recent_completed = 0;
+  std::int64_t recent_failed = 0;
+  Duration recent_latency{0};
+  bool done = false;
 };
 
 struct JobResumeResult {
@@ -124,6 +150,11 @@ class JobLoad {
   // Blocks until the run or resume in progress is done; its result.
   JobLoadResult Wait();
   JobLoadResult Run();  // Start, then Wait
+  // Ends the run early (a drill that aborts): no more sends; jobs in flight
+  // get up to `drain` to settle, then the ledger closes. Wait still returns.
+  void Abort(Duration drain);
+  // Counts so far, and what settled in the last `window` of the clock.
+  JobProgress Progress(Duration window, double quantile = 0.95) const;
 
   // After the run: follows the unsettled jobs through `client` (the
   // pipeline may have a new address) and resubmits the unanswered ones,
