@@ -149,11 +149,16 @@ int main(int argc, char** argv) {
   http_options.host = listen;
   http_options.port = http_port;
   http_options.max_body_bytes = pipeline::kMaxJobRequestBytes;
+  // Each ?wait= long poll holds a thread while its job runs. With only a
+  // few threads, jobs held by a stalled stage took them all and /metrics
+  // went unanswered: a stall looked like the service being down.
+  http_options.threads = 128;
   auto http = firedrill::net::HttpServer::Start(
       http_options,
       [&](const firedrill::net::HttpRequest& request) { return (*service)->HandleHttp(request); });
   if (!http.ok()) return Fail("API listener: " + http.status().ToString(), 4);
   http_options.port = gpu_exporter_port;
+  http_options.threads = 4;
   auto exporter = firedrill::net::HttpServer::Start(
       http_options, [&](const firedrill::net::HttpRequest& request) {
         return (*service)->HandleGpuExporter(request);

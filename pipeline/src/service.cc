@@ -1078,15 +1078,33 @@ Result<ActionOutcome> PipelineService::RestartStage(int stage) {
                      "stage must be 1, 2 or 3, got " + std::to_string(stage));
   }
   ActionOutcome outcome;
+  // A hung stage is what a restart cures: the restart ends the hang
+  // (a slow stage stays slow; that is the hardware, not the stage).
+  std::vector<ActiveFault> cured;
   {
     std::lock_guard lock(mutex_);
     const auto running = stage_running_.find(stage);
     const int in_stage = running == stage_running_.end() ? 0 : running->second;
     stage_restarts_[stage]++;
+    for (auto it = faults_.begin(); it != faults_.end();) {
+      const FaultLease& lease = it->second.lease;
+      if (lease.kind == "stage-stall" && lease.params.at("stage") == std::to_string(stage) &&
+          lease.params.at("mode") == "hang") {
+        cured.push_back(std::move(it->second));
+        it = faults_.erase(it);
+      } else {
+        ++it;
+      }
+    }
     outcome.before = {{"jobs_in_stage", std::to_string(in_stage)}};
-    outcome.changed = in_stage > 0;
-    outcome.message =
-        "restarted stage " + std::to_string(stage) + ": jobs it held go back in the queue";
+    outcome.changed = in_stage > 0 || !cured.empty();
+    outcome.message = "restarted stage " + std::to_string(stage) + ": jobs it held go back in the queue" +
+                      (cured.empty() ? "" : "; the hang is over");
+  }
+  for (ActiveFault& fault : cured) {
+    fault.undo();
+    metrics_.Gauge("hsof_faults_active", {{"kind", fault.lease.kind}}).Set(0);
+    logger_.Info("faults", "fault ended by a stage restart", {{"id", fault.lease.id}, {"kind", fault.lease.kind}});
   }
   faults_changed_.notify_all();
   return outcome;
