@@ -67,6 +67,47 @@ TEST(EmbeddedTarget, StartsOnFreePortsBehindProxiesAndLeavesNothing) {
   fs::remove_all(scratch);
 }
 
+// A restart (the runbook's restartTarget) brings the pipeline back on the
+// same ports and data, so the proxies, scrapes and accepted jobs carry on;
+// while it runs, the pipeline is a journal row recover could stop.
+TEST(EmbeddedTarget, RestartKeepsPortsAndDataAndTheJournalFollowsThePid) {
+  RealClock clock;
+  const fs::path scratch = fs::temp_directory_path() / ("firedrill-targets-restart-" + std::to_string(getpid()));
+  auto journal = injectors::Journal::Open((scratch / "journal.db").string());
+  ASSERT_TRUE(journal.ok());
+  EmbeddedTargetOptions options = Options();
+  options.journal = journal->get();
+  auto target = StartEmbeddedTarget(options, clock);
+  ASSERT_TRUE(target.ok()) << target.status();
+  const TargetEndpoints before = (*target)->endpoints();
+  auto open = (*journal)->OpenFaults();
+  ASSERT_TRUE(open.ok());
+  ASSERT_EQ(open->size(), 1u);
+  EXPECT_EQ((*open)[0].kind, "embedded-target");
+  EXPECT_EQ((*open)[0].undo["pid"], before.pid);
+
+  const auto created = HttpCall("POST", before.http + "/v1/jobs",
+                                R"({"idempotency_key": "restart-1", "dataset": {"samples": 200, "features": 40}})");
+  ASSERT_EQ(created.status / 100, 2) << created.body;
+  kill(before.pid, SIGKILL);  // what system-down does
+  ASSERT_TRUE((*target)->Restart().ok());
+  const TargetEndpoints after = (*target)->endpoints();
+  EXPECT_NE(after.pid, before.pid);
+  EXPECT_EQ(after.direct_http, before.direct_http);
+  EXPECT_EQ(HttpCall("GET", after.http + "/health").status, 200) << "the proxy reaches the new process";
+  EXPECT_EQ(HttpCall("GET", after.http + "/v1/jobs/1").status, 200) << "the job survived the restart";
+  open = (*journal)->OpenFaults();
+  ASSERT_TRUE(open.ok());
+  ASSERT_EQ(open->size(), 1u) << "the old row closed, the new one open";
+  EXPECT_EQ((*open)[0].undo["pid"], after.pid);
+
+  ASSERT_TRUE((*target)->Stop().ok());
+  open = (*journal)->OpenFaults();
+  ASSERT_TRUE(open.ok());
+  EXPECT_TRUE(open->empty());
+  fs::remove_all(scratch);
+}
+
 // At a time scale of 60 the pipeline runs on drill time: a stalled stage's
 // duration gauge passes a drill minute within about a real second, as a
 // compressed drill needs for PipelineStageTimeout (> 300 s) to fire.

@@ -20,6 +20,7 @@
 
 #include "firedrill/core/spawn.h"
 #include "firedrill/core/units.h"
+#include "firedrill/injectors/undo.h"
 #include "firedrill/workload/http_load.h"
 #include "firedrill/workload/load_report.h"
 
@@ -82,40 +83,172 @@ class ProxiedTarget : public Target {
 
 class EmbeddedTarget final : public ProxiedTarget {
  public:
-  EmbeddedTarget(fs::path directory, Duration grace) : directory_(std::move(directory)), grace_(grace) {}
+  EmbeddedTarget(fs::path directory, EmbeddedTargetOptions options)
+      : directory_(std::move(directory)), options_(std::move(options)) {}
   ~EmbeddedTarget() override { (void)Stop(); }
 
   Status Stop() override {
     proxies_.clear();
-    if (endpoints_.pid > 0) {
-      kill(endpoints_.pid, SIGTERM);
-      const auto deadline = std::chrono::steady_clock::now() + grace_;
-      int status = 0;
-      for (;;) {
-        const pid_t waited = waitpid(endpoints_.pid, &status, WNOHANG);
-        if (waited == endpoints_.pid || (waited < 0 && errno != EINTR)) break;
-        if (std::chrono::steady_clock::now() >= deadline) {
-          kill(endpoints_.pid, SIGKILL);
-          while (waitpid(endpoints_.pid, &status, 0) < 0 && errno == EINTR) {
-          }
-          break;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-      }
-      endpoints_.pid = 0;
-    }
+    Terminate();
     std::error_code error;
     if (!directory_.empty()) fs::remove_all(directory_, error);
     directory_.clear();
     return Status();
   }
 
+  Status Restart() override {
+    if (directory_.empty()) return FD_STATUS(StatusCode::kFailedPrecondition, "embedded target: stopped");
+    Terminate();
+    return Spawn();
+  }
+
+  // Starts hsof-pipeline and waits for its ready line; the first start
+  // takes free ports, a restart the same ones.
+  Status Spawn() {
+    // Close-on-exec from the start, so no other child inherits either end;
+    // the pipeline gets the write end as its descriptor 3.
+    int ready[2];
+    if (pipe2(ready, O_CLOEXEC) != 0) return FD_STATUS(StatusCode::kUnavailable, "embedded target: pipe");
+    if (ready[1] == 3) {  // dup2 onto itself would leave it close-on-exec
+      const int moved = fcntl(ready[1], F_DUPFD_CLOEXEC, 10);
+      close(ready[1]);
+      ready[1] = moved;
+    }
+    char scale[32];
+    std::snprintf(scale, sizeof scale, "%.17g", options_.time_scale);
+    const fs::path log = directory_ / "pipeline.log";
+    std::vector<std::string> arguments = {
+        options_.binary, "--data-dir", (directory_ / "data").string(), "--ready-fd", "3",
+        "--backend", options_.device, "--workers", std::to_string(options_.workers),
+        "--gpu-memory-fraction", std::to_string(options_.gpu_memory_fraction),
+        "--max-concurrent-batches", std::to_string(options_.max_concurrent_batches),
+        "--device-memory", std::to_string(options_.device_memory) + "B",
+        "--shared-device-memory", endpoints_.shared_device_memory,
+        "--seed", std::to_string(options_.seed), "--time-scale", scale,
+        "--http-port", std::to_string(ports_.http), "--grpc-port", std::to_string(ports_.grpc),
+        "--gpu-exporter-port", std::to_string(ports_.gpu_exporter),
+        "--enable-faults"};
+    std::vector<char*> argv;
+    for (std::string& argument : arguments) argv.push_back(argument.data());
+    argv.push_back(nullptr);
+    // The token reaches the pipeline through its environment, never argv (ps).
+    std::vector<std::string> environment;
+    for (char** entry = environ; *entry != nullptr; ++entry) {
+      if (std::strncmp(*entry, "HSOF_FAULTS_TOKEN=", 18) != 0) environment.emplace_back(*entry);
+    }
+    environment.push_back("HSOF_FAULTS_TOKEN=" + endpoints_.faults_token);
+    std::vector<char*> envp;
+    for (std::string& entry : environment) envp.push_back(entry.data());
+    envp.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, ready[1], 3);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+    // Its own group: Ctrl-C reaches Firedrill, which undoes its faults before
+    // it stops the pipeline.
+    posix_spawnattr_t attributes;
+    InitChildAttributes(&attributes);
+    fs::create_directories(directory_ / "data");
+    pid_t pid = -1;
+    const int spawned = posix_spawn(&pid, options_.binary.c_str(), &actions, &attributes, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attributes);
+    close(ready[1]);
+    if (spawned != 0) {
+      close(ready[0]);
+      return FD_STATUS(StatusCode::kUnavailable,
+                       "embedded target: starting " + options_.binary + ": " + std::strerror(spawned));
+    }
+    endpoints_.pid = pid;  // from here on, Stop ends it
+    Journal(pid);
+
+    // Its ready line names its ports: no polling for them.
+    std::string line;
+    const auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
+    for (char c = 0;;) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      pollfd watch{ready[0], POLLIN, 0};
+      const int polled = left.count() > 0 ? poll(&watch, 1, static_cast<int>(left.count())) : 0;
+      if (polled < 0 && errno == EINTR) continue;
+      if (polled != 1 || read(ready[0], &c, 1) != 1 || c == '\n') break;
+      line += c;
+    }
+    close(ready[0]);
+    const nlohmann::json ports = nlohmann::json::parse(line, nullptr, false);
+    if (ports.is_discarded() || !ports.contains("http") || !ports.contains("grpc")) {
+      const std::string tail = LogTail(log);
+      Terminate();
+      return FD_STATUS(StatusCode::kUnavailable, "embedded target: " + options_.binary +
+                                                     " did not start listening within " +
+                                                     FormatDuration(options_.start_timeout) + "; its log ends: " + tail);
+    }
+    ports_.http = ports["http"].get<int>();
+    ports_.grpc = ports["grpc"].get<int>();
+    ports_.gpu_exporter = ports.value("gpu_exporter", 0);
+    return Status();
+  }
+
+  struct Ports {
+    int http = 0;
+    int grpc = 0;
+    int gpu_exporter = 0;
+  };
+  const Ports& ports() const { return ports_; }
   TargetEndpoints& mutable_endpoints() { return endpoints_; }
   std::map<std::string, std::unique_ptr<TcpProxy>>& mutable_proxies() { return proxies_; }
 
  private:
+  // The running pipeline as a journal row, so recover can stop an orphan.
+  void Journal(pid_t pid) {
+    if (options_.journal == nullptr) return;
+    Result<injectors::ProcessId> process = injectors::IdentifyProcess(pid);
+    if (!process.ok()) return;
+    injectors::FaultRecord record;
+    record.id = "target-" + std::to_string(pid) + "-" + std::to_string(process->start_ticks);
+    record.kind = "embedded-target";
+    record.target = "pid " + std::to_string(pid) + " (hsof-pipeline in " + directory_.string() + ")";
+    record.undo = injectors::UndoSignal(*process, SIGTERM);
+    record.owner_pid = getpid();
+    if (Result<injectors::ProcessId> self = injectors::IdentifyProcess(getpid()); self.ok()) {
+      record.owner_start_ticks = self->start_ticks;
+    }
+    record.started_ms = NowMillis();
+    if (options_.journal->Begin(record).ok()) journal_id_ = record.id;
+  }
+
+  static std::int64_t NowMillis() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+
+  // SIGTERM, then SIGKILL after the grace; reaps it and closes its row.
+  void Terminate() {
+    if (endpoints_.pid <= 0) return;
+    kill(endpoints_.pid, SIGTERM);
+    const auto deadline = std::chrono::steady_clock::now() + options_.grace;
+    int status = 0;
+    for (;;) {
+      const pid_t waited = waitpid(endpoints_.pid, &status, WNOHANG);
+      if (waited == endpoints_.pid || (waited < 0 && errno != EINTR)) break;
+      if (std::chrono::steady_clock::now() >= deadline) {
+        kill(endpoints_.pid, SIGKILL);
+        while (waitpid(endpoints_.pid, &status, 0) < 0 && errno == EINTR) {
+        }
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    endpoints_.pid = 0;
+    if (!journal_id_.empty()) (void)options_.journal->End(journal_id_, "stopped", NowMillis());
+    journal_id_.clear();
+  }
+
   fs::path directory_;
-  Duration grace_;
+  EmbeddedTargetOptions options_;
+  Ports ports_;
+  std::string journal_id_;
 };
 
 class RemoteTarget final : public ProxiedTarget {
@@ -123,6 +256,9 @@ class RemoteTarget final : public ProxiedTarget {
   Status Stop() override {
     proxies_.clear();  // a remote pipeline is not Firedrill's to stop
     return Status();
+  }
+  Status Restart() override {
+    return FD_STATUS(StatusCode::kUnimplemented, "a remote target is not Firedrill's to restart");
   }
   TargetEndpoints& mutable_endpoints() { return endpoints_; }
   std::map<std::string, std::unique_ptr<TcpProxy>>& mutable_proxies() { return proxies_; }
@@ -141,97 +277,26 @@ Result<std::unique_ptr<Target>> StartEmbeddedTarget(const EmbeddedTargetOptions&
   if (mkdtemp(pattern.data()) == nullptr) {
     return FD_STATUS(StatusCode::kUnavailable, std::string("embedded target: a data directory: ") + std::strerror(errno));
   }
-  auto target = std::make_unique<EmbeddedTarget>(pattern, options.grace);
+  auto target = std::make_unique<EmbeddedTarget>(pattern, options);
   const fs::path directory = pattern;
-  FD_ASSIGN_OR_RETURN(const std::string token, RandomToken());
   TargetEndpoints& endpoints = target->mutable_endpoints();
-  endpoints.faults_token = token;
+  FD_ASSIGN_OR_RETURN(endpoints.faults_token, RandomToken());
   endpoints.shared_device_memory = (directory / "device").string();
   endpoints.device_memory = options.device_memory;
-
-  // Close-on-exec from the start, so no other child inherits either end; the
-  // pipeline gets the write end as its descriptor 3.
-  int ready[2];
-  if (pipe2(ready, O_CLOEXEC) != 0) return FD_STATUS(StatusCode::kUnavailable, "embedded target: pipe");
-  if (ready[1] == 3) {  // dup2 onto itself would leave it close-on-exec
-    const int moved = fcntl(ready[1], F_DUPFD_CLOEXEC, 10);
-    close(ready[1]);
-    ready[1] = moved;
-  }
-  char scale[32];
-  std::snprintf(scale, sizeof scale, "%.17g", options.time_scale);
-  const fs::path log = directory / "pipeline.log";
-  std::vector<std::string> arguments = {
-      options.binary, "--data-dir", (directory / "data").string(), "--ready-fd", "3",
-      "--backend", options.device, "--workers", std::to_string(options.workers),
-      "--gpu-memory-fraction", std::to_string(options.gpu_memory_fraction),
-      "--max-concurrent-batches", std::to_string(options.max_concurrent_batches),
-      "--device-memory", std::to_string(options.device_memory) + "B",
-      "--shared-device-memory", endpoints.shared_device_memory,
-      "--seed", std::to_string(options.seed), "--time-scale", scale,
-      "--enable-faults"};
-  std::vector<char*> argv;
-  for (std::string& argument : arguments) argv.push_back(argument.data());
-  argv.push_back(nullptr);
-  // The token reaches the pipeline through its environment, never argv (ps).
-  std::vector<std::string> environment;
-  for (char** entry = environ; *entry != nullptr; ++entry) {
-    if (std::strncmp(*entry, "HSOF_FAULTS_TOKEN=", 18) != 0) environment.emplace_back(*entry);
-  }
-  environment.push_back("HSOF_FAULTS_TOKEN=" + token);
-  std::vector<char*> envp;
-  for (std::string& entry : environment) envp.push_back(entry.data());
-  envp.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, ready[1], 3);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  // Its own group: Ctrl-C reaches Firedrill, which undoes its faults before
-  // it stops the pipeline.
-  posix_spawnattr_t attributes;
-  InitChildAttributes(&attributes);
-  fs::create_directories(directory / "data");
-  pid_t pid = -1;
-  const int spawned = posix_spawn(&pid, options.binary.c_str(), &actions, &attributes, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attributes);
-  close(ready[1]);
-  if (spawned != 0) {
-    close(ready[0]);
-    return FD_STATUS(StatusCode::kUnavailable, "embedded target: starting " + options.binary + ": " + std::strerror(spawned));
-  }
-  endpoints.pid = pid;  // from here on, the target's Stop ends it
-
-  // Its ready line names its ports: no polling for them.
-  std::string line;
-  const auto deadline = std::chrono::steady_clock::now() + options.start_timeout;
-  for (char c = 0;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    pollfd watch{ready[0], POLLIN, 0};
-    const int polled = left.count() > 0 ? poll(&watch, 1, static_cast<int>(left.count())) : 0;
-    if (polled < 0 && errno == EINTR) continue;
-    if (polled != 1 || read(ready[0], &c, 1) != 1 || c == '\n') break;
-    line += c;
-  }
-  close(ready[0]);
-  const nlohmann::json ports = nlohmann::json::parse(line, nullptr, false);
-  if (ports.is_discarded() || !ports.contains("http") || !ports.contains("grpc")) {
-    const std::string tail = LogTail(log);
+  if (Status started = target->Spawn(); !started.ok()) {
     (void)target->Stop();
-    return FD_STATUS(StatusCode::kUnavailable,
-                     "embedded target: " + options.binary + " did not start listening within " +
-                         FormatDuration(options.start_timeout) + "; its log ends: " + tail);
+    return started;
   }
   const std::string host = "127.0.0.1:";
-  endpoints.direct_http = "http://" + host + std::to_string(ports["http"].get<int>());
-  endpoints.direct_grpc = host + std::to_string(ports["grpc"].get<int>());
+  const auto& ports = target->ports();
+  endpoints.direct_http = "http://" + host + std::to_string(ports.http);
+  endpoints.direct_grpc = host + std::to_string(ports.grpc);
   endpoints.faults_grpc = endpoints.direct_grpc;
-  if (ports.contains("gpu_exporter")) {
-    endpoints.gpu_exporter = "http://" + host + std::to_string(ports["gpu_exporter"].get<int>()) + "/metrics";
+  if (ports.gpu_exporter > 0) {
+    endpoints.gpu_exporter = "http://" + host + std::to_string(ports.gpu_exporter) + "/metrics";
   }
-  FD_RETURN_IF_ERROR(StartProxies(host + std::to_string(ports["http"].get<int>()), endpoints.direct_grpc, options.seed,
-                                  clock, &target->mutable_proxies(), &endpoints));
+  FD_RETURN_IF_ERROR(StartProxies(host + std::to_string(ports.http), endpoints.direct_grpc, options.seed, clock,
+                                  &target->mutable_proxies(), &endpoints));
   return std::unique_ptr<Target>(std::move(target));
 }
 
@@ -261,6 +326,10 @@ Result<std::unique_ptr<Target>> ConnectRemoteTarget(const RemoteTargetOptions& o
   endpoints.direct_http = options.http;
   endpoints.direct_grpc = options.grpc;
   endpoints.gpu_exporter = options.gpu_exporter;
+  if (!options.faults_token.empty()) {
+    endpoints.faults_grpc = options.faults_grpc.empty() ? options.grpc : options.faults_grpc;
+    endpoints.faults_token = options.faults_token;
+  }
   FD_RETURN_IF_ERROR(StartProxies(url->host + ":" + std::to_string(url->port), options.grpc, options.seed, clock,
                                   &target->mutable_proxies(), &endpoints));
   return std::unique_ptr<Target>(std::move(target));

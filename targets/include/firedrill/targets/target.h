@@ -19,6 +19,7 @@
 
 #include "firedrill/core/clock.h"
 #include "firedrill/core/status.h"
+#include "firedrill/injectors/journal.h"
 #include "firedrill/injectors/tcp_proxy.h"
 
 namespace firedrill::targets {
@@ -48,6 +49,10 @@ class Target {
   // Ends what Firedrill started: the embedded pipeline (SIGTERM, then
   // SIGKILL after `grace`) and its data directory. Idempotent.
   virtual Status Stop() = 0;
+  // Stops the pipeline if it still runs and starts it again on the same
+  // data directory and ports (what a runbook's restartTarget does).
+  // Unimplemented for a remote target. The endpoints' pid changes.
+  virtual Status Restart() = 0;
 };
 
 struct EmbeddedTargetOptions {
@@ -63,6 +68,9 @@ struct EmbeddedTargetOptions {
   double time_scale = 1;
   Duration start_timeout = std::chrono::seconds(60);
   Duration grace = std::chrono::seconds(10);  // between SIGTERM and SIGKILL on stop
+  // When set, the running pipeline is a journal row (undo: SIGTERM), so
+  // `firedrill recover` stops it after Firedrill was killed.
+  injectors::Journal* journal = nullptr;
 };
 
 // Unavailable, naming the binary and the end of its log, when it does not
@@ -75,6 +83,10 @@ struct RemoteTargetOptions {
   std::string gpu_exporter = {};  // URL, optional
   bool allow_remote = false; // a host off loopback only when the drill lists it
   std::uint64_t seed = 1;
+  // The pipeline's Faults service (host:port) and its token, when it was
+  // started with --enable-faults; in-process faults need both.
+  std::string faults_grpc = {};
+  std::string faults_token = {};
 };
 
 // InvalidArgument for a malformed address or one off loopback without
