@@ -209,8 +209,12 @@ StepOutcome RunStep(const RunbookStep& step, const RunbookContext& context) {
     if (context.clock == nullptr) {
       done = {false, "no clock to wait on"};
     } else {
-      // A wait is a step like any other: its timeout bounds it.
-      context.clock->SleepFor(std::min(wanted, step.timeout));
+      // A wait is a step like any other: its timeout bounds it. It sleeps
+      // in slices so that an aborting drill need not wait it out.
+      const MonotonicTime until = context.clock->Now() + std::min(wanted, step.timeout);
+      while (context.clock->Now() < until && !(context.cancelled != nullptr && context.cancelled->load())) {
+        context.clock->SleepUntil(std::min(until, context.clock->Now() + std::chrono::seconds(1)));
+      }
       done = {wanted <= step.timeout,
               wanted <= step.timeout ? "waited " + FormatDuration(wanted)
                                      : "a wait of " + FormatDuration(wanted) + " is longer than the step's timeout of " +
@@ -238,6 +242,10 @@ StepOutcome RunStep(const RunbookStep& step, const RunbookContext& context) {
 RunbookOutcome RunRunbook(const engine::Runbook& runbook, const RunbookContext& context) {
   RunbookOutcome outcome;
   for (const RunbookStep& step : runbook.steps) {
+    if (context.cancelled != nullptr && context.cancelled->load()) {
+      outcome.ok = false;
+      break;
+    }
     outcome.steps.push_back(RunStep(step, context));
     if (!outcome.steps.back().ok && !step.continue_on_error) {
       outcome.ok = false;

@@ -6,6 +6,7 @@
 // Thread-safety: one run at a time per context.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <string>
 #include <vector>
@@ -25,6 +26,8 @@ struct RunbookContext {
   // Restarts the target (restartTarget); empty where the target cannot be
   // restarted by Firedrill (remote).
   std::function<Status()> restart_target;
+  // Set when the drill aborts: no further step starts, and a wait ends.
+  const std::atomic<bool>* cancelled = nullptr;
 };
 
 struct StepOutcome {
