@@ -21,6 +21,7 @@
 #include "firedrill/injectors/undo.h"
 #include "inject_command.h"
 #include "load_command.h"
+#include "run_command.h"
 
 namespace {
 
@@ -249,6 +250,7 @@ int main(int argc, char** argv) {
       "and checks that nothing was lost."};
   app.footer(
       "Examples:\n"
+      "  firedrill run scenarios/*.yaml\n"
       "  firedrill validate scenarios/*.yaml runbooks/*.yaml\n"
       "  firedrill plan scenarios/gpu-memory-exhaustion.yaml -p hogShare=97%\n"
       "  firedrill schema > firedrill.schema.json\n"
@@ -399,6 +401,9 @@ int main(int argc, char** argv) {
   auto* load = firedrill::cli::AddLoadCommand(app, load_options);
   firedrill::cli::InjectCommandOptions inject_options;
   auto* inject = firedrill::cli::AddInjectCommand(app, inject_options);
+  firedrill::cli::RunCommandOptions run_options;
+  run_options.version = FIREDRILL_VERSION;
+  auto* run = firedrill::cli::AddRunCommand(app, run_options);
 
   try {
     app.parse(argc, argv);
@@ -429,6 +434,7 @@ int main(int argc, char** argv) {
     if (load->parsed()) return firedrill::cli::RunLoadCommand(load_options, logger);
     if (recover->parsed()) return Recover(journal_path, recover_json);
     if (inject->parsed()) return firedrill::cli::RunInjectCommand(inject_options);
+    if (run->parsed()) return firedrill::cli::RunRunCommand(run_options);
     if (rules_lint->parsed()) return RulesLint(lint_rule_files, lint_metrics, lint_job);
     if (rules_test->parsed()) {
       const auto outcome = firedrill::alerts::RunRulesTests(rules_test_files, rules_test_options,

@@ -41,7 +41,7 @@ check "one invalid file among valid ones exits 2" 2 "$firedrill" validate scenar
 check "json output" 2 "$firedrill" validate --format json tests/scenarios/invalid/unknown-top-key.yaml
 contains "json output carries the message" '"message": "unknown key \"timline\" at the top level; did you mean \"timeline\"?"'
 check "plan prints the timeline" 0 "$firedrill" plan scenarios/system-down.yaml -p rate=3/s
-contains "plan shows the override" "parameter rate = 3/s  (set with -p; default 2/s)"
+contains "plan shows the override" "parameter rate = 3/s  (set with -p; default 0.2/s)"
 check "plan of a runbook is refused" 2 "$firedrill" plan runbooks/system-down.yaml
 check "schema prints JSON" 0 "$firedrill" schema --kind runbook
 contains "schema is JSON Schema" '"$schema": "https://json-schema.org/draft/2020-12/schema"'
