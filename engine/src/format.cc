@@ -345,10 +345,10 @@ std::string ReferenceMarkdown() {
       "a test fails when this file is stale. Units: durations `250ms` `30s` `5m` `1h30m`, "
       "rates `20/s` `3/m`, sizes `512MiB` `4GiB`, ratios `95%` or `0.95`. Any scalar may be a "
       "`${parameter}` reference.\n\n"
-      "Status in this release: `firedrill validate` and `firedrill plan` accept everything below. "
-      "Every injector runs today through `firedrill inject` (docs/INJECTORS.md), except "
-      "`process-kill`'s `destroyData`, `gpu-memory-hog`'s `step`, and GPU indexes other than 0; "
-      "executing whole drills (`firedrill run`) arrives with the engine work tracked in the issues.\n\n";
+      "Status in this release: `firedrill run` executes everything below against an embedded or remote "
+      "target with embedded or managed monitoring (docs/DRILLS.md), except GPU `stress` in a phase, "
+      "`external` monitoring, `process-kill`'s `destroyData`, `gpu-memory-hog`'s `step`, and GPU indexes "
+      "other than 0; each is refused with a clear message before the drill starts.\n\n";
   out += "## Injectors (`timeline[].inject`)\n\n| kind | acts on | fidelity | what it does |\n|---|---|---|---|\n";
   for (const injectors::InjectorInfo& info : injectors::Catalog()) {
     std::vector<std::string> targets;

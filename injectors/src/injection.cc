@@ -531,6 +531,10 @@ class PipelineFault final : public Injection {
     request.set_ttl_seconds(std::chrono::duration<double>(ttl_).count());
     hsof::v1::FaultLease answer;
     if (const grpc::Status status = stub_->RenewFault(&call, request, &answer); !status.ok()) {
+      // NOT_FOUND: the pipeline ended it (a stage restart cures a hang).
+      if (status.error_code() == grpc::StatusCode::NOT_FOUND && !ended_in_target_.exchange(true)) {
+        (void)journal_.End(id(), "ended in the pipeline: " + status.error_message(), WallMillis(clock_));
+      }
       return FD_STATUS(StatusCode::kUnavailable, kind() + ": renewing lease " + lease_ + ": " + status.error_message());
     }
     lease_until_ = clock_.Now() + ttl_;
@@ -555,6 +559,7 @@ class PipelineFault final : public Injection {
 
   InjectionState State() const override {
     if (stopped_) return {InjectionState::kStopped, "undone by stop"};
+    if (ended_in_target_) return {InjectionState::kLapsed, "the pipeline ended it"};
     if (clock_.Now() >= lease_until_) return {InjectionState::kLapsed, "its lease in the pipeline lapsed"};
     return {InjectionState::kRunning, ""};
   }
@@ -567,6 +572,7 @@ class PipelineFault final : public Injection {
  private:
   std::string lease_;
   std::string effect_;
+  std::atomic<bool> ended_in_target_{false};
   std::unique_ptr<hsof::v1::Faults::Stub> stub_;
   std::string token_;
   Journal& journal_;

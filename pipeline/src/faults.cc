@@ -172,7 +172,7 @@ Result<FaultLease> PipelineService::StartFault(const std::string& kind,
     }
     lease.effect =
         mode == "hang"
-            ? "stage " + std::to_string(number) + " holds every job until the fault ends"
+            ? "stage " + std::to_string(number) + " holds every job until the fault ends or the stage restarts"
             : "stage " + std::to_string(number) + " runs " + std::to_string(factor) + "x slower";
     undo = [this, number] {
       std::lock_guard lock(mutex_);

@@ -548,8 +548,11 @@ void Conductor::DriveFaults() {
   for (RunningFault& fault : faults_) {
     if (fault.ended) continue;
     std::string why;
+    const injectors::InjectionState state = fault.injection->State();
     if (now >= fault.ends_ms) {
       why = "its duration passed";
+    } else if (state.phase == injectors::InjectionState::kLapsed) {
+      why = "it ended on its own: " + state.detail;  // a helper evicted, a hang cured by a restart
     } else if (!fault.spec->until.empty()) {
       std::lock_guard lock(mutex_);
       if (record_.EventTime(fault.spec->until)) why = fault.spec->until + " happened";
