@@ -21,7 +21,7 @@ Result<std::unique_ptr<Monitor>> Monitor::Start(MonitorOptions options, Clock& c
 }
 
 Monitor::Monitor(MonitorOptions options, Clock& clock, std::unique_ptr<RuleEngine> engine)
-    : options_(std::move(options)), clock_(clock), started_(clock.Now()), engine_(std::move(engine)) {
+    : options_(std::move(options)), clock_(clock), engine_(std::move(engine)) {
   for (const ScrapeTarget& target : options_.targets) scrapers_.push_back(std::make_unique<Scraper>(target, &store_));
 }
 
@@ -53,7 +53,7 @@ void Monitor::Gate::Leave() {
 }
 
 std::int64_t Monitor::DrillMillis() const {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(clock_.Now() - started_).count();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(clock_.WallNow().time_since_epoch()).count();
 }
 
 void Monitor::Schedule(Duration interval, void (Monitor::*round)(), TimerId* timer) {

@@ -180,6 +180,10 @@ Status PipelineService::Open() {
   admission_refilled_ = clock_.Now();
   last_tick_ = clock_.Now();
   next_backup_ = clock_.Now() + backup_interval_;
+  // Until the first backup of this run, the backup age counts from its
+  // start: exporting 0 would page BackupOverdue on every fresh deployment
+  // (a real Prometheus's time() minus 0 is always over a day).
+  last_backup_time_ = UnixSeconds(clock_.WallNow());
   UpdateBackupMetrics();
   UpdateTelemetry();
   FD_RETURN_IF_ERROR(SetWorkers(options_.workers));

@@ -49,7 +49,9 @@ class Monitor {
 
   // Cancels the rounds and waits for one in progress. Not from the listener.
   void Stop();
-  // The clock's time now, in ms since the monitor started (the t_ms of samples).
+  // The clock's wall time now, in ms since the Unix epoch: the t_ms of
+  // samples, and what time() answers, as on a Prometheus server (a
+  // ScaledClock's wall time runs at its scale from when it was made).
   std::int64_t DrillMillis() const;
   std::vector<Alert> Alerts() const;                 // pending and firing now
   std::vector<AlertTransition> Timeline() const;     // every change so far
@@ -79,7 +81,6 @@ class Monitor {
 
   MonitorOptions options_;
   Clock& clock_;
-  const MonotonicTime started_;
   SeriesStore store_;
   std::vector<std::unique_ptr<Scraper>> scrapers_;
   std::unique_ptr<RuleEngine> engine_;
