@@ -183,19 +183,38 @@ int RulesLint(const std::vector<std::string>& rule_paths, const std::vector<std:
 }
 
 // Undoes every fault a crashed Firedrill left open in the journal.
-int Recover(const std::string& journal_path, bool json) {
+int Recover(const std::string& journal_path, bool json, bool wait) {
   auto journal = firedrill::injectors::Journal::Open(journal_path);
   if (!journal.ok()) {
     std::cerr << "firedrill recover: " << journal.status().message() << '\n';
     return kExitHarness;
   }
   firedrill::RealClock clock;
-  const std::int64_t now =
-      std::chrono::duration_cast<std::chrono::milliseconds>(clock.WallNow().time_since_epoch()).count();
+  const auto wall_ms = [&clock] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(clock.WallNow().time_since_epoch()).count();
+  };
+  std::int64_t now = wall_ms();
   auto report = firedrill::injectors::Recover(**journal, now);
   if (!report.ok()) {
     std::cerr << "firedrill recover: " << report.status().message() << '\n';
     return kExitHarness;
+  }
+  // --wait: faults a target lapses by itself (pipeline leases) are waited
+  // out, up to ten minutes, and their rows closed, so that on return nothing
+  // of the fault is left.
+  std::int64_t lapse_by = 0;
+  for (const auto& record : report->lapsing) lapse_by = std::max(lapse_by, record.lease_until_ms);
+  if (wait && lapse_by > now && lapse_by - now <= 10 * 60 * 1000) {
+    if (!json) std::cout << "waiting " << (lapse_by - now + 999) / 1000 << " s for pipeline leases to lapse\n";
+    clock.SleepFor(std::chrono::milliseconds(lapse_by - now + 100));
+    now = wall_ms();
+    auto again = firedrill::injectors::Recover(**journal, now);
+    if (!again.ok()) {
+      std::cerr << "firedrill recover: " << again.status().message() << '\n';
+      return kExitHarness;
+    }
+    again->undone.insert(again->undone.begin(), report->undone.begin(), report->undone.end());
+    report = std::move(again);
   }
   const auto describe = [](const firedrill::injectors::FaultRecord& record) {
     return nlohmann::ordered_json{{"id", record.id}, {"kind", record.kind}, {"target", record.target},
@@ -390,6 +409,9 @@ int main(int argc, char** argv) {
   recover->add_option("--journal", journal_path, "the fault journal ($FIREDRILL_JOURNAL, else under XDG_STATE_HOME)")
       ->capture_default_str();
   recover->add_flag("--json", recover_json, "print what was done as JSON");
+  bool recover_wait = false;
+  recover->add_flag("--wait", recover_wait,
+                    "wait for faults the target lapses by itself (pipeline leases, at most 10 min) and close them");
   recover->footer(
       "Faults whose Firedrill still runs are left to it. Safe to run twice: what is already undone is skipped.\n"
       "Exit 0 when nothing is left to undo, 4 when something could not be undone.\n"
@@ -432,7 +454,7 @@ int main(int argc, char** argv) {
     }
     if (doctor->parsed()) return Doctor(logger, device);
     if (load->parsed()) return firedrill::cli::RunLoadCommand(load_options, logger);
-    if (recover->parsed()) return Recover(journal_path, recover_json);
+    if (recover->parsed()) return Recover(journal_path, recover_json, recover_wait);
     if (inject->parsed()) return firedrill::cli::RunInjectCommand(inject_options);
     if (run->parsed()) return firedrill::cli::RunRunCommand(run_options);
     if (rules_lint->parsed()) return RulesLint(lint_rule_files, lint_metrics, lint_job);

@@ -2,7 +2,9 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cmath>
 #include <fstream>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -185,6 +187,64 @@ Result<RuleFile> LoadRuleFile(const std::string& path) {
   std::ostringstream text;
   text << in.rdbuf();
   return ParseRuleFile(path, text.str());
+}
+
+namespace {
+
+// "5m" -> "15000ms" at scale 20; text that is not a duration stays.
+std::string ScaleDuration(const std::string& text, double scale) {
+  Result<Duration> parsed = ParseDuration(text);
+  if (!parsed.ok()) return text;
+  const double ms = static_cast<double>(std::chrono::duration_cast<std::chrono::milliseconds>(*parsed).count());
+  return std::to_string(std::llround(ms / scale)) + "ms";
+}
+
+std::string ScaleExpression(const std::string& expr, double scale) {
+  static const std::regex range(R"(\[([0-9][0-9a-z]*)(:([0-9][0-9a-z]*)?)?\])");
+  static const std::regex offset(R"(\boffset\s+(-?)([0-9][0-9a-z]*))");
+  std::string out;
+  auto begin = std::sregex_iterator(expr.begin(), expr.end(), range);
+  std::size_t last = 0;
+  for (auto it = begin; it != std::sregex_iterator(); ++it) {
+    const std::smatch& match = *it;
+    out += expr.substr(last, static_cast<std::size_t>(match.position(0)) - last);
+    out += "[" + ScaleDuration(match[1].str(), scale);
+    if (match[2].matched) out += ":" + (match[3].matched ? ScaleDuration(match[3].str(), scale) : "");
+    out += "]";
+    last = static_cast<std::size_t>(match.position(0) + match.length(0));
+  }
+  out += expr.substr(last);
+  std::string result;
+  last = 0;
+  for (auto it = std::sregex_iterator(out.begin(), out.end(), offset); it != std::sregex_iterator(); ++it) {
+    const std::smatch& match = *it;
+    result += out.substr(last, static_cast<std::size_t>(match.position(0)) - last);
+    result += "offset " + match[1].str() + ScaleDuration(match[2].str(), scale);
+    last = static_cast<std::size_t>(match.position(0) + match.length(0));
+  }
+  return result + out.substr(last);
+}
+
+}  // namespace
+
+Result<std::string> ScaleRuleFile(const std::string& text, double time_scale) try {
+  YAML::Node root = YAML::Load(text);
+  YAML::Node groups = root["groups"];
+  if (!groups || !groups.IsSequence()) return FD_STATUS(StatusCode::kInvalidArgument, "rule file: no groups");
+  for (YAML::Node group : groups) {
+    if (group["interval"]) group["interval"] = ScaleDuration(group["interval"].as<std::string>(), time_scale);
+    for (YAML::Node rule : group["rules"]) {
+      for (const char* key : {"for", "keep_firing_for"}) {
+        if (rule[key]) rule[key] = ScaleDuration(rule[key].as<std::string>(), time_scale);
+      }
+      if (rule["expr"]) rule["expr"] = ScaleExpression(rule["expr"].as<std::string>(), time_scale);
+    }
+  }
+  YAML::Emitter out;
+  out << root;
+  return std::string(out.c_str()) + "\n";
+} catch (const YAML::Exception& error) {
+  return FD_STATUS(StatusCode::kInvalidArgument, std::string("rule file: ") + error.what());
 }
 
 }  // namespace firedrill::alerts

@@ -14,6 +14,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -35,13 +36,21 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// Journal times are Unix time, which recover compares with the real clock.
+// A compressed drill's ScaledClock runs its wall time fast, so its readings
+// are taken from the real clock instead, and its durations shrink to real.
 std::int64_t WallMillis(const Clock& clock) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(clock.WallNow().time_since_epoch()).count();
+  const WallTime now = dynamic_cast<const ScaledClock*>(&clock) != nullptr ? std::chrono::system_clock::now()
+                                                                            : clock.WallNow();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
 }
 
 // When a lease renewed now lapses, as the journal records it.
 std::int64_t LeaseUntilMs(const Clock& clock, Duration ttl) {
-  return WallMillis(clock) + std::chrono::duration_cast<std::chrono::milliseconds>(ttl).count();
+  const auto* scaled = dynamic_cast<const ScaledClock*>(&clock);
+  const double real_ms = static_cast<double>(std::chrono::duration_cast<std::chrono::milliseconds>(ttl).count()) /
+                         (scaled != nullptr ? scaled->scale() : 1.0);
+  return WallMillis(clock) + static_cast<std::int64_t>(std::ceil(real_ms));
 }
 
 std::string NewId(const std::string& kind, const Clock& clock) {
@@ -340,8 +349,7 @@ FaultRecord Record(const std::string& id, const std::string& kind, const std::st
   record.owner_pid = getpid();
   if (Result<ProcessId> self = IdentifyProcess(getpid()); self.ok()) record.owner_start_ticks = self->start_ticks;
   record.started_ms = WallMillis(*context.clock);
-  record.lease_until_ms =
-      record.started_ms + std::chrono::duration_cast<std::chrono::milliseconds>(context.ttl).count();
+  record.lease_until_ms = LeaseUntilMs(*context.clock, context.ttl);
   return record;
 }
 

@@ -1,14 +1,11 @@
 #include "watcher.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <algorithm>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
-#include <regex>
 #include <thread>
 
 #include "firedrill/alerts/api_clients.h"
@@ -23,10 +20,6 @@ namespace firedrill::engine {
 namespace {
 
 using nlohmann::json;
-
-std::string Millis(Duration duration) {
-  return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(duration).count()) + "ms";
-}
 
 // Per alert name, the state of each of its series; an alert is firing when
 // any series fires, pending when none fires and one is pending.
@@ -163,7 +156,7 @@ class ManagedWatcher final : public AlertWatcher {
       }
       std::ifstream in(path);
       const std::string text((std::istreambuf_iterator<char>(in)), {});
-      FD_ASSIGN_OR_RETURN(const std::string scaled, ScaleRuleFile(text, options_.time_scale));
+      FD_ASSIGN_OR_RETURN(const std::string scaled, alerts::ScaleRuleFile(text, options_.time_scale));
       const std::string out_path = scaled_dir + "/" + std::to_string(managed.rule_files.size()) + "-" +
                                    std::filesystem::path(path).filename().string();
       std::ofstream(out_path) << scaled;
@@ -261,60 +254,7 @@ class ManagedWatcher final : public AlertWatcher {
   std::vector<DrillRecord::AlertChange> changes_;
 };
 
-// "5m" -> "15000ms" at scale 20; text that is not a duration stays.
-std::string ScaleDuration(const std::string& text, double scale) {
-  Result<Duration> parsed = ParseDuration(text);
-  if (!parsed.ok()) return text;
-  return Millis(Scaled(*parsed, scale));
-}
-
-std::string ScaleExpression(const std::string& expr, double scale) {
-  static const std::regex range(R"(\[([0-9][0-9a-z]*)(:([0-9][0-9a-z]*)?)?\])");
-  static const std::regex offset(R"(\boffset\s+(-?)([0-9][0-9a-z]*))");
-  std::string out;
-  auto begin = std::sregex_iterator(expr.begin(), expr.end(), range);
-  std::size_t last = 0;
-  for (auto it = begin; it != std::sregex_iterator(); ++it) {
-    const std::smatch& match = *it;
-    out += expr.substr(last, static_cast<std::size_t>(match.position(0)) - last);
-    out += "[" + ScaleDuration(match[1].str(), scale);
-    if (match[2].matched) out += ":" + (match[3].matched ? ScaleDuration(match[3].str(), scale) : "");
-    out += "]";
-    last = static_cast<std::size_t>(match.position(0) + match.length(0));
-  }
-  out += expr.substr(last);
-  std::string result;
-  last = 0;
-  for (auto it = std::sregex_iterator(out.begin(), out.end(), offset); it != std::sregex_iterator(); ++it) {
-    const std::smatch& match = *it;
-    result += out.substr(last, static_cast<std::size_t>(match.position(0)) - last);
-    result += "offset " + match[1].str() + ScaleDuration(match[2].str(), scale);
-    last = static_cast<std::size_t>(match.position(0) + match.length(0));
-  }
-  return result + out.substr(last);
-}
-
 }  // namespace
-
-Result<std::string> ScaleRuleFile(const std::string& text, double time_scale) try {
-  YAML::Node root = YAML::Load(text);
-  YAML::Node groups = root["groups"];
-  if (!groups || !groups.IsSequence()) return FD_STATUS(StatusCode::kInvalidArgument, "rule file: no groups");
-  for (YAML::Node group : groups) {
-    if (group["interval"]) group["interval"] = ScaleDuration(group["interval"].as<std::string>(), time_scale);
-    for (YAML::Node rule : group["rules"]) {
-      for (const char* key : {"for", "keep_firing_for"}) {
-        if (rule[key]) rule[key] = ScaleDuration(rule[key].as<std::string>(), time_scale);
-      }
-      if (rule["expr"]) rule["expr"] = ScaleExpression(rule["expr"].as<std::string>(), time_scale);
-    }
-  }
-  YAML::Emitter out;
-  out << root;
-  return std::string(out.c_str()) + "\n";
-} catch (const YAML::Exception& error) {
-  return FD_STATUS(StatusCode::kInvalidArgument, std::string("rule file: ") + error.what());
-}
 
 Result<std::unique_ptr<AlertWatcher>> StartWatcher(const WatcherOptions& options,
                                                    std::function<std::int64_t()> drill_ms) {

@@ -47,9 +47,4 @@ class AlertWatcher {
 Result<std::unique_ptr<AlertWatcher>> StartWatcher(const WatcherOptions& options,
                                                    std::function<std::int64_t()> drill_ms);
 
-// A rule file with every duration divided by the time scale (group
-// intervals, `for`, `keep_firing_for`, range windows, subquery steps and
-// offsets in expressions), for a Prometheus that runs in real time.
-Result<std::string> ScaleRuleFile(const std::string& text, double time_scale);
-
 }  // namespace firedrill::engine

@@ -52,4 +52,11 @@ struct RuleFile {
 Result<RuleFile> LoadRuleFile(const std::string& path);
 Result<RuleFile> ParseRuleFile(const std::string& path, const std::string& text);
 
+// The rule file's text with every duration divided by `time_scale` (group
+// intervals, `for`, `keep_firing_for`, and range windows, subquery steps and
+// offsets in expressions), in ms: a compressed drill's rules for a
+// Prometheus that runs in real time. InvalidArgument for text that is not
+// YAML with groups.
+Result<std::string> ScaleRuleFile(const std::string& text, double time_scale);
+
 }  // namespace firedrill::alerts
