@@ -18,6 +18,8 @@
 #include <set>
 #include <thread>
 
+#include "firedrill/alerts/promql.h"
+#include "firedrill/alerts/rule_file.h"
 #include "firedrill/core/units.h"
 #include "firedrill/engine/drill.h"
 #include "firedrill/engine/plan.h"
@@ -71,6 +73,27 @@ std::pair<long, std::string> HttpGet(const std::string& url, Duration timeout) {
 std::string HostPort(const std::string& url) {
   std::string rest = url.substr(url.find("://") == std::string::npos ? 0 : url.find("://") + 3);
   return rest.substr(0, rest.find('/'));
+}
+
+// The quantity an alert compares with its threshold: the left side of its
+// top-level comparison ("(used / total) * 100" for "... > 90"), as a query
+// with one value. Empty when the rule is not such a comparison.
+std::string ComparedQuantity(const std::string& expr) {
+  Result<std::shared_ptr<const alerts::promql::Expr>> parsed = alerts::promql::Parse(expr);
+  if (!parsed.ok()) return "";
+  const alerts::promql::Node& root = *(*parsed)->root;
+  using Op = alerts::promql::BinaryOp;
+  if (root.kind != alerts::promql::Node::Kind::kBinary || root.children.size() != 2 ||
+      root.children[1]->kind != alerts::promql::Node::Kind::kNumber) {
+    return "";
+  }
+  const Op op = root.binary_op;
+  if (op != Op::kGreater && op != Op::kLess && op != Op::kGreaterEqual && op != Op::kLessEqual && op != Op::kEqual &&
+      op != Op::kNotEqual) {
+    return "";
+  }
+  const std::string left = expr.substr(0, static_cast<std::size_t>(root.position));
+  return (op == Op::kLess || op == Op::kLessEqual ? "min(" : "max(") + left + ")";
 }
 
 json Hardware(const std::string& backend) {
@@ -204,6 +227,8 @@ class Conductor {
   json samples_ = json::array();
   std::string health_ = "unknown";
   std::map<std::string, std::int64_t> guard_since_;  // a guardrail's condition, held since
+  // Alert name -> the quantity its rule compares, sampled to explain its timing.
+  std::map<std::string, std::string> explain_;
   std::size_t phase_index_ = 0;
   bool phase_started_ = false;
   std::int64_t workload_end_ms_ = 0;
@@ -343,6 +368,25 @@ Status Conductor::StartMonitoring() {
   watch.targets.push_back({"hsof-main", HostPort(endpoints.direct_http)});
   if (!endpoints.gpu_exporter.empty()) watch.targets.push_back({"hsof-gpu-exporter", HostPort(endpoints.gpu_exporter)});
   FD_ASSIGN_OR_RETURN(watcher_, StartWatcher(watch, [this] { return Now(); }));
+  // The alerts the scenario names: their compared quantities go in the samples.
+  std::set<std::string> named;
+  for (const Expectation& expectation : scenario_.expectations) {
+    if (expectation.spec.Has("alert")) named.insert(expectation.spec.Text("alert"));
+  }
+  for (const Spec& guard : scenario_.guardrails) {
+    if (guard.Has("alert")) named.insert(guard.Text("alert"));
+  }
+  if (scenario_.recovery && !scenario_.recovery->trigger_alert.empty()) named.insert(scenario_.recovery->trigger_alert);
+  for (const std::string& path : watch.rule_files) {
+    Result<alerts::RuleFile> rules = alerts::LoadRuleFile(path);
+    if (!rules.ok()) continue;
+    for (const alerts::RuleGroup& group : rules->groups) {
+      for (const alerts::Rule& rule : group.rules) {
+        if (!named.count(rule.alert) || explain_.count(rule.alert)) continue;
+        if (std::string quantity = ComparedQuantity(rule.expr); !quantity.empty()) explain_[rule.alert] = quantity;
+      }
+    }
+  }
   setup_["monitoring"] = {{"kind", watch.kind},
                           {"rules", scenario_.monitoring.rules},
                           {"scrapeIntervalSeconds", std::chrono::duration<double>(watch.scrape_interval).count()},
@@ -422,7 +466,12 @@ void Conductor::Sample() {
   for (const RunningFault& fault : faults_) {
     if (!fault.ended) active.push_back(fault.spec->name);
   }
+  json metrics = json::object();
+  for (const auto& [alert, quantity] : explain_) {
+    if (Result<double> value = watcher_->Query(quantity); value.ok() && std::isfinite(*value)) metrics[alert] = *value;
+  }
   samples_.push_back({{"t", static_cast<double>(now) / 1000.0},
+                      {"alertQuantities", metrics},
                       {"health", health},
                       {"offeredRate", static_cast<double>(progress.total.sent - last_sent_) / seconds},
                       {"achievedRate", static_cast<double>(progress.total.completed - last_completed_) / seconds},
@@ -879,7 +928,9 @@ void Conductor::BuildRecord() {
 DrillOutcome Conductor::Conclude() {
   DrillOutcome outcome;
   std::vector<Verdict> verdicts;
-  // The hypothesis and the runbook are verdicts too, each a JUnit case.
+  // The hypothesis and the runbook are verdicts too, each a JUnit case: the
+  // hypothesis first, the runbook after the expectations, so the first
+  // failure (the run's reason) names an expectation where one failed.
   if (scenario_.steady_state) {
     Verdict steady;
     steady.name = "steady-state";
@@ -888,6 +939,9 @@ DrillOutcome Conductor::Conclude() {
     steady.held = steady_;
     steady.seen = steady_ ? "held" : (steady_seen_.empty() ? "not checked: the drill ended first" : steady_seen_);
     verdicts.push_back(steady);
+  }
+  if (steady_) {
+    for (const Expectation& expectation : scenario_.expectations) verdicts.push_back(Judge(expectation, record_));
   }
   if (scenario_.recovery && steady_) {
     Verdict runbook;
@@ -912,9 +966,6 @@ DrillOutcome Conductor::Conclude() {
       runbook.seen = verify_held_ ? "every step succeeded; verified: " + verify_seen_ : "verify did not hold: " + verify_seen_;
     }
     verdicts.push_back(runbook);
-  }
-  if (steady_) {
-    for (const Expectation& expectation : scenario_.expectations) verdicts.push_back(Judge(expectation, record_));
   }
   bool all_held = true;
   std::string first_failure;
@@ -975,6 +1026,7 @@ DrillOutcome Conductor::Conclude() {
   }
   result["events"] = events;
   result["samples"] = samples_;
+  result["alertQuantities"] = explain_;
   if (load_result_) {
     json load = load_result_->ToJson();
     load.erase("phase_latency");  // histograms: too big for the report, kept in load.json

@@ -14,7 +14,7 @@ namespace fs = std::filesystem;
 void WriteReports(const Scenario& scenario, const DrillOptions& options, DrillOutcome& outcome) {
   std::vector<std::string> formats = options.reports;
   if (formats.empty()) formats = scenario.reports;
-  if (formats.empty()) formats = {"json", "markdown", "junit"};
+  if (formats.empty()) formats = reports::FormatNames();
   if (std::find(formats.begin(), formats.end(), "json") == formats.end()) formats.insert(formats.begin(), "json");
   std::error_code error;
   fs::create_directories(options.out_dir, error);

@@ -40,7 +40,7 @@ struct DrillOptions {
   std::string out_dir;                     // the reports go here (created)
   std::optional<double> time_scale;        // overrides the scenario's
   std::optional<std::string> monitoring;   // "embedded" or "managed": overrides the scenario's
-  std::vector<std::string> reports;        // formats; empty: the scenario's, else json+markdown+junit
+  std::vector<std::string> reports;        // formats; empty: the scenario's list
   std::string pipeline_binary;             // hsof-pipeline, for an embedded target
   std::string hog_binary;                  // firedrill-gpu-hog; empty: beside this executable
   std::string journal_path;                // the fault journal
