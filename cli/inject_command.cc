@@ -23,6 +23,7 @@
 #include "firedrill/injectors/journal.h"
 #include "firedrill/injectors/tcp_proxy.h"
 #include "firedrill/net/http_server.h"
+#include "signals.h"
 
 namespace firedrill::cli {
 namespace {
@@ -128,12 +129,7 @@ int RunInjectCommand(const InjectCommandOptions& options) {
   // Ctrl-C and SIGTERM are taken by sigtimedwait below, never in the middle
   // of a start or a stop: blocked here, before any thread (metrics server,
   // proxy, gRPC, hog) starts, so that every thread inherits the mask.
-  sigset_t ending;
-  sigemptyset(&ending);
-  sigaddset(&ending, SIGINT);
-  sigaddset(&ending, SIGTERM);
-  sigaddset(&ending, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &ending, nullptr);
+  const sigset_t ending = BlockEndingSignals();
   const InjectorInfo* info = injectors::FindInjector(options.kind);
   if (info == nullptr) {
     std::string known;

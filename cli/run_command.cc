@@ -14,6 +14,7 @@
 #include "firedrill/engine/loader.h"
 #include "firedrill/injectors/journal.h"
 #include "firedrill/reports/formats.h"
+#include "signals.h"
 
 namespace firedrill::cli {
 namespace {
@@ -71,12 +72,7 @@ CLI::App* AddRunCommand(CLI::App& app, RunCommandOptions& options) {
 int RunRunCommand(const RunCommandOptions& options) {
   // Ctrl-C and SIGTERM become a flag the drill checks, never a death
   // mid-fault: blocked before any thread starts, taken by this waiter.
-  sigset_t ending;
-  sigemptyset(&ending);
-  sigaddset(&ending, SIGINT);
-  sigaddset(&ending, SIGTERM);
-  sigaddset(&ending, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &ending, nullptr);
+  const sigset_t ending = BlockEndingSignals();
   static std::atomic<bool> interrupted{false};
   std::thread([ending] {
     int signal = 0;

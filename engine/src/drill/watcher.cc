@@ -57,10 +57,38 @@ class AlertStates {
   std::map<std::string, std::string> overall_;
 };
 
-class EmbeddedWatcher final : public AlertWatcher {
+// What both watchers keep: each alert's state and the changes not yet taken.
+class StatefulWatcher : public AlertWatcher {
+ public:
+  explicit StatefulWatcher(std::function<std::int64_t()> drill_ms) : drill_ms_(std::move(drill_ms)) {}
+  std::vector<DrillRecord::AlertChange> TakeChanges() override {
+    std::lock_guard lock(mutex_);
+    return std::exchange(changes_, {});
+  }
+  std::vector<std::string> Firing() const override {
+    std::lock_guard lock(mutex_);
+    return states_.Firing();
+  }
+
+ protected:
+  // One series of `alert` is now in `state`; mutex_ held.
+  void ApplyLocked(const std::string& alert, const std::string& series, const std::string& state) {
+    const std::string now = states_.Set(alert, series, state);
+    if (!now.empty()) changes_.push_back({drill_ms_(), alert, now});
+  }
+
+  mutable std::mutex mutex_;
+
+ private:
+  std::function<std::int64_t()> drill_ms_;
+  AlertStates states_;
+  std::vector<DrillRecord::AlertChange> changes_;
+};
+
+class EmbeddedWatcher final : public StatefulWatcher {
  public:
   EmbeddedWatcher(const WatcherOptions& options, std::function<std::int64_t()> drill_ms)
-      : options_(options), drill_ms_(std::move(drill_ms)), clock_(real_, options.time_scale) {}
+      : StatefulWatcher(std::move(drill_ms)), options_(options), clock_(real_, options.time_scale) {}
 
   Status Start() {
     alerts::MonitorOptions monitor;
@@ -82,21 +110,12 @@ class EmbeddedWatcher final : public AlertWatcher {
       std::string series;
       for (const auto& [name, value] : change.labels) series += name + "=" + value + ",";
       std::lock_guard lock(mutex_);
-      const std::string state = states_.Set(change.alertname, series, std::string(alerts::AlertStateName(change.to)));
-      if (!state.empty()) changes_.push_back({drill_ms_(), change.alertname, state});
+      ApplyLocked(change.alertname, series, std::string(alerts::AlertStateName(change.to)));
     };
     FD_ASSIGN_OR_RETURN(monitor_, alerts::Monitor::Start(std::move(monitor), clock_));
     return Status();
   }
 
-  std::vector<DrillRecord::AlertChange> TakeChanges() override {
-    std::lock_guard lock(mutex_);
-    return std::exchange(changes_, {});
-  }
-  std::vector<std::string> Firing() const override {
-    std::lock_guard lock(mutex_);
-    return states_.Firing();
-  }
   Result<double> Query(const std::string& text) override {
     FD_ASSIGN_OR_RETURN(auto expr, alerts::promql::Parse(text));
     Result<alerts::promql::QueryResult> result = FD_STATUS(StatusCode::kInternal, "not evaluated");
@@ -120,19 +139,15 @@ class EmbeddedWatcher final : public AlertWatcher {
 
  private:
   WatcherOptions options_;
-  std::function<std::int64_t()> drill_ms_;
   RealClock real_;  // its own timer thread
   ScaledClock clock_;
   std::unique_ptr<alerts::Monitor> monitor_;
-  mutable std::mutex mutex_;
-  AlertStates states_;
-  std::vector<DrillRecord::AlertChange> changes_;
 };
 
-class ManagedWatcher final : public AlertWatcher {
+class ManagedWatcher final : public StatefulWatcher {
  public:
   ManagedWatcher(const WatcherOptions& options, std::function<std::int64_t()> drill_ms)
-      : options_(options), drill_ms_(std::move(drill_ms)) {}
+      : StatefulWatcher(std::move(drill_ms)), options_(options) {}
   ~ManagedWatcher() override { Stop(); }
 
   Status Start() {
@@ -173,14 +188,6 @@ class ManagedWatcher final : public AlertWatcher {
     return Status();
   }
 
-  std::vector<DrillRecord::AlertChange> TakeChanges() override {
-    std::lock_guard lock(mutex_);
-    return std::exchange(changes_, {});
-  }
-  std::vector<std::string> Firing() const override {
-    std::lock_guard lock(mutex_);
-    return states_.Firing();
-  }
   Result<double> Query(const std::string& text) override {
     FD_ASSIGN_OR_RETURN(const alerts::QueryResult result, client_->Query(text));
     if (result.samples.empty()) return FD_STATUS(StatusCode::kNotFound, text + ": no data");
@@ -224,34 +231,25 @@ class ManagedWatcher final : public AlertWatcher {
         // Series no longer listed are inactive.
         for (auto& [alert, by_series] : last_) {
           for (const auto& [series, state] : by_series) {
-            if (!seen[alert].count(series)) Apply(alert, series, "inactive");
+            if (!seen[alert].count(series)) ApplyLocked(alert, series, "inactive");
           }
         }
         for (const auto& [alert, by_series] : seen) {
-          for (const auto& [series, state] : by_series) Apply(alert, series, state);
+          for (const auto& [series, state] : by_series) ApplyLocked(alert, series, state);
         }
         last_ = std::move(seen);
       }
       wake_.wait_for(lock, poll_every_, [&] { return stopped_; });
     }
   }
-  void Apply(const std::string& alert, const std::string& series, const std::string& state) {
-    const std::string now = states_.Set(alert, series, state);
-    if (!now.empty()) changes_.push_back({drill_ms_(), alert, now});
-  }
-
   WatcherOptions options_;
-  std::function<std::int64_t()> drill_ms_;
   std::unique_ptr<alerts::ManagedMonitoring> managed_;
   std::unique_ptr<alerts::PrometheusClient> client_;
   Duration poll_every_{std::chrono::seconds(1)};
   std::thread poller_;
-  mutable std::mutex mutex_;
   std::condition_variable wake_;
-  bool stopped_ = false;
-  AlertStates states_;
+  bool stopped_ = false;  // mutex_
   std::map<std::string, std::map<std::string, std::string>> last_;
-  std::vector<DrillRecord::AlertChange> changes_;
 };
 
 }  // namespace
