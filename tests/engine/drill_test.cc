@@ -22,6 +22,7 @@
 #include <regex>
 #include <thread>
 
+#include "firedrill/alerts/managed.h"
 #include "firedrill/engine/drill.h"
 #include "firedrill/engine/loader.h"
 #include "firedrill/injectors/journal.h"
@@ -219,6 +220,57 @@ TEST_F(DrillTest, ManagedPrometheusReachesTheEmbeddedVerdicts) {
     EXPECT_EQ(embedded.exit_code, fixed ? kDrillHeld : kDrillFailed);
   }
   ExpectNothingLeft();
+}
+
+// A Prometheus that already runs (started here as a stand-in for the
+// user's), scraping a remote pipeline with its own rules: the drill reads
+// its alerts and judges them, in real time.
+TEST_F(DrillTest, AnExternalPrometheusIsReadNotConfigured) {
+  fs::create_directories(scratch_ / "pipeline");
+  const auto pipeline = firedrill::testing::SpawnPipeline(
+      (scratch_ / "pipeline").string(), {"--backend", "cpu", "--workers", "1", "--enable-faults"},
+      {{"HSOF_FAULTS_TOKEN", "external-test-token"}});
+  const fs::path rules = scratch_ / "rules.yml";
+  std::ofstream(rules) << "groups:\n  - name: drill\n    rules:\n      - alert: ExporterFaulted\n"
+                          "        expr: hsof_faults_active{kind=\"exporter-down\"} > 0\n        for: 0s\n";
+  alerts::ManagedOptions prometheus_options;
+  prometheus_options.targets.push_back({.job = "hsof-main",
+                                        .address = pipeline.http().substr(7),
+                                        .interval = std::chrono::seconds(1),
+                                        .timeout = std::chrono::seconds(1),
+                                        .labels = {}});
+  prometheus_options.rule_files = {rules.string()};
+  prometheus_options.evaluation_interval = std::chrono::seconds(1);
+  auto prometheus = alerts::ManagedMonitoring::Start(prometheus_options);
+  ASSERT_TRUE(prometheus.ok()) << prometheus.status();
+  const fs::path scenario_path = scratch_ / "external.yaml";
+  std::ofstream(scenario_path)
+      << "apiVersion: firedrill/v1\nkind: Scenario\nmetadata: {name: external}\nseed: 3\n"
+      << "target: {kind: remote, http: \"" << pipeline.http() << "\", grpc: \"" << pipeline.grpc() << "\"}\n"
+      << "monitoring:\n  kind: external\n  prometheus: " << (*prometheus)->prometheus_url() << "\n  rules: ["
+      << rules.string() << "]\n  scrapeInterval: 1s\n  evaluationInterval: 1s\n"
+      << "workload:\n  phases:\n    - {name: only, duration: 14s, arrival: {kind: constant, rate: 1/s}}\n"
+         "  mix:\n    - {samples: 2000, features: 400, informative: 10, mode: fast}\n"
+         "timeline:\n  - name: exporter\n    at: 2s\n    duration: 5s\n    inject: {kind: exporter-down}\n"
+         "expectations:\n"
+         "  - {kind: alertFires, alert: ExporterFaulted, after: exporter.start, within: 5s}\n"
+         "  - {kind: alertResolves, alert: ExporterFaulted, after: exporter.end, within: 5s}\n"
+         "  - {kind: lostJobs}\n";
+  setenv("HSOF_FAULTS_TOKEN", "external-test-token", 1);
+  const Scenario scenario = Load(scenario_path.string());
+  const DrillOutcome outcome = RunDrill(scenario, Options("external"));
+  unsetenv("HSOF_FAULTS_TOKEN");
+  EXPECT_EQ(outcome.exit_code, kDrillHeld) << outcome.reason << "\n" << Summary(outcome);
+  EXPECT_EQ(outcome.result["monitoring"]["watcher"]["kind"], "external");
+  EXPECT_TRUE(Verdicts(outcome).at("alertFires:ExporterFaulted"));
+  // At a time scale other than 1, an external Prometheus cannot follow.
+  DrillOptions scaled = Options("external-scaled");
+  scaled.time_scale = 10;
+  const DrillOutcome refused = RunDrill(scenario, scaled);
+  EXPECT_EQ(refused.exit_code, kDrillInvalid);
+  EXPECT_NE(refused.reason.find("run this drill at time scale 1"), std::string::npos) << refused.reason;
+  ExpectNothingLeft();
+  EXPECT_EQ(firedrill::testing::TerminatePipeline(pipeline), 0);
 }
 
 // ---- firedrill run as a process ----

@@ -363,6 +363,7 @@ Status Conductor::StartMonitoring() {
   watch.time_scale = scale_;
   watch.prometheus_binary = options_.prometheus_binary;
   watch.alertmanager_binary = options_.alertmanager_binary;
+  watch.prometheus_url = scenario_.monitoring.settings.Text("prometheus");
   const targets::TargetEndpoints& endpoints = target_->endpoints();
   // The job names HSOF's rules use (up{job="hsof-main"}).
   watch.targets.push_back({"hsof-main", HostPort(endpoints.direct_http)});
@@ -1083,7 +1084,8 @@ DrillOutcome Conductor::Run() {
   } else if (status = StartTarget(); !status.ok()) {
     harness(status.code() == StatusCode::kInvalidArgument ? kDrillInvalid : kDrillHarnessError, status);
   } else if (status = StartMonitoring(); !status.ok()) {
-    harness(status.code() == StatusCode::kInvalidArgument ? kDrillInvalid : kDrillHarnessError, status);
+    harness(status.code() == StatusCode::kInvalidArgument ? kDrillInvalid : kDrillHarnessError,
+            status.WithContext("monitoring"));
   } else if (status = StartLoad(); !status.ok()) {
     harness(status.code() == StatusCode::kInvalidArgument ? kDrillInvalid : kDrillHarnessError, status);
   } else {

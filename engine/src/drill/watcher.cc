@@ -171,10 +171,15 @@ class ManagedWatcher final : public StatefulWatcher {
       }
       std::ifstream in(path);
       const std::string text((std::istreambuf_iterator<char>(in)), {});
-      FD_ASSIGN_OR_RETURN(const std::string scaled, alerts::ScaleRuleFile(text, options_.time_scale));
+      Result<std::string> scaled = alerts::ScaleRuleFile(text, options_.time_scale);
+      if (!scaled.ok()) {
+        std::error_code ignored;
+        std::filesystem::remove_all(scaled_dir, ignored);
+        return scaled.status().WithContext(path);
+      }
       const std::string out_path = scaled_dir + "/" + std::to_string(managed.rule_files.size()) + "-" +
                                    std::filesystem::path(path).filename().string();
-      std::ofstream(out_path) << scaled;
+      std::ofstream(out_path) << *scaled;
       managed.rule_files.push_back(out_path);
     }
     auto started = alerts::ManagedMonitoring::Start(managed);
@@ -184,6 +189,29 @@ class ManagedWatcher final : public StatefulWatcher {
     managed_ = std::move(*started);
     client_ = std::make_unique<alerts::PrometheusClient>(managed_->prometheus_url());
     poll_every_ = managed.evaluation_interval;
+    poller_ = std::thread([this] { Poll(); });
+    return Status();
+  }
+
+  // A Prometheus that already runs, scraping the target and evaluating its
+  // own rules: read, never configured.
+  Status StartExternal() {
+    if (options_.time_scale != 1) {
+      return FD_STATUS(StatusCode::kInvalidArgument,
+                       "an external Prometheus evaluates its rules in real time; run this drill at "
+                       "time scale 1 (--time-scale 1), or use embedded or managed monitoring");
+    }
+    const std::string host = HostOf(options_.prometheus_url);
+    if (host != "127.0.0.1" && host != "localhost" && host != "[::1]") {
+      return FD_STATUS(StatusCode::kInvalidArgument, "prometheus " + options_.prometheus_url +
+                                                         " is not on loopback; Firedrill talks only to loopback");
+    }
+    client_ = std::make_unique<alerts::PrometheusClient>(options_.prometheus_url);
+    if (Status ready = client_->Ready(); !ready.ok()) {
+      return FD_STATUS(StatusCode::kUnavailable,
+                       "prometheus " + options_.prometheus_url + " is not ready: " + ready.message());
+    }
+    poll_every_ = std::max(options_.evaluation_interval, Duration(std::chrono::milliseconds(100)));
     poller_ = std::thread([this] { Poll(); });
     return Status();
   }
@@ -202,12 +230,21 @@ class ManagedWatcher final : public StatefulWatcher {
     if (poller_.joinable()) poller_.join();
   }
   json Describe() const override {
+    if (!managed_) return {{"kind", "external"}, {"prometheus", options_.prometheus_url}};
     return {{"kind", "managed"},
-            {"prometheus", managed_ ? managed_->prometheus_url() : ""},
-            {"alertmanager", managed_ ? managed_->alertmanager_url() : ""}};
+            {"prometheus", managed_->prometheus_url()},
+            {"alertmanager", managed_->alertmanager_url()}};
   }
 
  private:
+  static std::string HostOf(const std::string& url) {
+    const std::size_t scheme = url.find("://");
+    std::string rest = scheme == std::string::npos ? url : url.substr(scheme + 3);
+    rest = rest.substr(0, rest.find('/'));
+    if (!rest.empty() && rest[0] == '[') return rest.substr(0, rest.find(']') + 1);
+    return rest.substr(0, rest.rfind(':') == std::string::npos ? rest.size() : rest.rfind(':'));
+  }
+
   static std::string ScaledRulesDirectory() {
     std::string pattern = (std::filesystem::temp_directory_path() / "firedrill-rules-XXXXXX").string();
     if (mkdtemp(pattern.data()) == nullptr) return std::filesystem::temp_directory_path().string();
@@ -256,14 +293,13 @@ class ManagedWatcher final : public StatefulWatcher {
 
 Result<std::unique_ptr<AlertWatcher>> StartWatcher(const WatcherOptions& options,
                                                    std::function<std::int64_t()> drill_ms) {
-  if (options.kind == "managed") {
+  if (options.kind == "managed" || options.kind == "external") {
     auto watcher = std::make_unique<ManagedWatcher>(options, std::move(drill_ms));
-    FD_RETURN_IF_ERROR(watcher->Start());
+    FD_RETURN_IF_ERROR(options.kind == "managed" ? watcher->Start() : watcher->StartExternal());
     return std::unique_ptr<AlertWatcher>(std::move(watcher));
   }
   if (options.kind != "embedded") {
-    return FD_STATUS(StatusCode::kUnimplemented,
-                     "monitoring kind " + options.kind + " is not run by this build (embedded or managed)");
+    return FD_STATUS(StatusCode::kInvalidArgument, "monitoring kind " + options.kind + " is unknown");
   }
   auto watcher = std::make_unique<EmbeddedWatcher>(options, std::move(drill_ms));
   FD_RETURN_IF_ERROR(watcher->Start());

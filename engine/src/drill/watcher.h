@@ -1,8 +1,9 @@
 // Where a drill learns its alerts and metric values: the embedded evaluator
 // (the Monitor on a clock of its own, so a slow scrape never delays the
-// load's timers), or real Prometheus and Alertmanager that Firedrill starts
-// for the drill. Both report an alert by name: firing when any of its
-// series fires, pending when none fires and one is pending.
+// load's timers), real Prometheus and Alertmanager that Firedrill starts for
+// the drill (managed), or a Prometheus that already runs (external). Each
+// reports an alert by name: firing when any of its series fires, pending
+// when none fires and one is pending.
 //
 // Thread-safety: every method may be called from any thread.
 #pragma once
@@ -19,7 +20,8 @@
 namespace firedrill::engine {
 
 struct WatcherOptions {
-  std::string kind = "embedded";  // embedded or managed
+  std::string kind = "embedded";  // embedded, managed or external
+  std::string prometheus_url;     // external: a running Prometheus (loopback)
   std::vector<std::string> rule_files;
   Duration scrape_interval = std::chrono::seconds(15);  // drill time
   Duration evaluation_interval = std::chrono::seconds(15);
