@@ -77,7 +77,14 @@ int RunRunCommand(const RunCommandOptions& options) {
   std::thread([ending] {
     int signal = 0;
     while (sigwait(&ending, &signal) == 0) {
-      interrupted = true;
+      if (!interrupted.exchange(true)) continue;
+      // A second Ctrl-C while the first is being honoured: leave at once.
+      // Helpers die with this process, pipeline faults lapse with their
+      // leases, guardians undo the rest; recover clears the journal.
+      static const char kMessage[] =
+          "\nfiredrill run: second interrupt, leaving now; run `firedrill recover --wait` to clear what is left\n";
+      (void)!write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
+      _exit(engine::kDrillAborted);
     }
   }).detach();
 
@@ -108,6 +115,7 @@ int RunRunCommand(const RunCommandOptions& options) {
   const bool tty = options.progress == "tty" || (options.progress == "auto" && isatty(STDERR_FILENO));
   int worst = engine::kDrillHeld;
   for (const engine::LoadResult& result : loaded) {
+    if (interrupted) break;  // Ctrl-C ends the whole run, not only the drill it came in
     const engine::Scenario& scenario = *result.scenario();
     engine::DrillOptions drill;
     drill.out_dir = (fs::path(options.out_dir) / scenario.metadata.name).string();
@@ -131,8 +139,9 @@ int RunRunCommand(const RunCommandOptions& options) {
     for (const auto& [format, path] : outcome.reports) std::cout << "  " << format << ": " << path << '\n';
     std::cout << std::flush;
     worst = std::max(worst, outcome.exit_code);
-    if (interrupted) break;  // Ctrl-C ends the whole run, not only this drill
   }
+  // Interrupted, the run is not a pass even if the drill it came in held.
+  if (interrupted) worst = std::max<int>(worst, engine::kDrillAborted);
   return worst;
 }
 

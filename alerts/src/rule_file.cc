@@ -196,7 +196,8 @@ std::string ScaleDuration(const std::string& text, double scale) {
   Result<Duration> parsed = ParseDuration(text);
   if (!parsed.ok()) return text;
   const double ms = static_cast<double>(std::chrono::duration_cast<std::chrono::milliseconds>(*parsed).count());
-  return std::to_string(std::llround(ms / scale)) + "ms";
+  // A window never shrinks to nothing: Prometheus reads 0 as none at all.
+  return std::to_string(ms == 0 ? 0 : std::max<long long>(1, std::llround(ms / scale))) + "ms";
 }
 
 std::string ScaleExpression(const std::string& expr, double scale) {

@@ -568,7 +568,7 @@ class PipelineFault final : public Injection {
   InjectionState State() const override {
     if (stopped_) return {InjectionState::kStopped, "undone by stop"};
     if (ended_in_target_) return {InjectionState::kLapsed, "the pipeline ended it"};
-    if (clock_.Now() >= lease_until_) return {InjectionState::kLapsed, "its lease in the pipeline lapsed"};
+    if (clock_.Now() >= lease_until_) return {InjectionState::kLapsed, "its lease in the pipeline lapsed", true};
     return {InjectionState::kRunning, ""};
   }
 

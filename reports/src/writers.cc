@@ -103,7 +103,8 @@ std::string SummaryMarkdown(const json& result) {
   if (!result["expectations"].empty()) {
     out += "| verdict | expectation | expected | seen |\n|---|---|---|---|\n";
     for (const json& verdict : result["expectations"]) {
-      out += std::string("| ") + (verdict.value("held", false) ? "held" : "**FAILED**") + " | " +
+      out += std::string("| ") +
+             (verdict.value("held", false) ? "held" : verdict.value("skipped", false) ? "skipped" : "**FAILED**") + " | " +
              Md(Text(verdict, "name")) + " | " + Md(Text(verdict, "expected")) + " | " + Md(Text(verdict, "seen")) +
              " |\n";
     }
@@ -134,7 +135,9 @@ std::string SummaryMarkdown(const json& result) {
 std::string JunitXml(const json& result) {
   const std::string suite = Text(result["scenario"], "name");
   int failures = 0;
-  for (const json& verdict : result["expectations"]) failures += verdict.value("held", false) ? 0 : 1;
+  for (const json& verdict : result["expectations"]) {
+    failures += verdict.value("held", false) || verdict.value("skipped", false) ? 0 : 1;
+  }
   const std::string verdict = Text(result, "verdict");
   // An aborted drill or one the harness could not run is an error, beside
   // whatever the expectations say.
@@ -155,7 +158,9 @@ std::string JunitXml(const json& result) {
   for (const json& each : result["expectations"]) {
     out += "    <testcase classname=\"firedrill." + Xml(suite) + "\" name=\"" + Xml(Text(each, "name")) + "\" time=\"" +
            Number(each.value("valueSeconds", 0.0), "%.3f") + "\">";
-    if (!each.value("held", false)) {
+    if (each.value("skipped", false)) {
+      out += "\n      <skipped message=\"" + Xml(Text(each, "seen")) + "\"/>\n    ";
+    } else if (!each.value("held", false)) {
       out += "\n      <failure message=\"" + Xml(Text(each, "seen")) + "\" type=\"" + Xml(Text(each, "kind")) +
              "\">expected " + Xml(Text(each, "expected")) + "; saw " + Xml(Text(each, "seen")) + "</failure>\n    ";
     }

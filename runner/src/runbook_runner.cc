@@ -32,8 +32,13 @@ struct Done {
   std::string detail;
 };
 
+// The end of a program's or server's answer, cut where a UTF-8 character
+// starts, so the report's JSON stays valid.
 std::string Tail(const std::string& text, std::size_t most = 300) {
-  return text.size() > most ? "..." + text.substr(text.size() - most) : text;
+  if (text.size() <= most) return text;
+  std::size_t from = text.size() - most;
+  while (from < text.size() && (static_cast<unsigned char>(text[from]) & 0xC0) == 0x80) ++from;
+  return "..." + text.substr(from);
 }
 
 // ---- Admin calls ----
@@ -212,8 +217,15 @@ StepOutcome RunStep(const RunbookStep& step, const RunbookContext& context) {
       // A wait is a step like any other: its timeout bounds it. It sleeps
       // in slices so that an aborting drill need not wait it out.
       const MonotonicTime until = context.clock->Now() + std::min(wanted, step.timeout);
-      while (context.clock->Now() < until && !(context.cancelled != nullptr && context.cancelled->load())) {
+      const auto cancelled = [&] { return context.cancelled != nullptr && context.cancelled->load(); };
+      while (context.clock->Now() < until && !cancelled()) {
         context.clock->SleepUntil(std::min(until, context.clock->Now() + std::chrono::seconds(1)));
+      }
+      if (cancelled()) {
+        outcome.ok = false;
+        outcome.detail = "cancelled: the drill ended";
+        outcome.took = std::chrono::steady_clock::now() - started;
+        return outcome;
       }
       done = {wanted <= step.timeout,
               wanted <= step.timeout ? "waited " + FormatDuration(wanted)

@@ -84,6 +84,18 @@ TEST(Verdicts, AlertResolvesCountsFromRecoveryEndByDefault) {
   EXPECT_EQ(never.seen, "still firing at the end of the drill, 100.0s after recovery.end");
 }
 
+// Two series: the one that fired resolves while the other is pending. The
+// alert stopped firing then, and the verdicts count that as its resolution.
+TEST(Verdicts, FiringBackToPendingIsTheEndOfTheFiring) {
+  DrillRecord record = Record();
+  record.alerts.back().state = "pending";
+  const Verdict resolves = Judge(Expect("alertResolves", {{"alert", "GpuFull"}, {"within", "1m"}}), record);
+  EXPECT_TRUE(resolves.held) << resolves.seen;
+  EXPECT_DOUBLE_EQ(*resolves.value_seconds, 30);
+  const Verdict recover = Judge(Expect("timeToRecover", {{"alert", "GpuFull"}, {"max", "1m"}}), record);
+  EXPECT_TRUE(recover.held) << recover.seen;
+}
+
 TEST(Verdicts, HealthyIsTheFirstSampleWithTheStatusAfterTheEvent) {
   const DrillRecord record = Record();
   const Verdict held = Judge(Expect("healthy", {{"within", "30s"}}), record);
@@ -172,6 +184,11 @@ TEST(Reports, JunitHasOneCasePerVerdictWithFailuresEscaped) {
       << failed;
   const std::string held = reports::JunitXml(Result(true));
   EXPECT_EQ(held.find("<failure"), std::string::npos);
+  json skipped = Result(false);
+  skipped["expectations"][1]["skipped"] = true;
+  const std::string skip = reports::JunitXml(skipped);
+  EXPECT_NE(skip.find("failures=\"0\""), std::string::npos) << skip;
+  EXPECT_NE(skip.find("<skipped message=\"never fired | &quot;ever&quot;\"/>"), std::string::npos) << skip;
   json aborted = Result(true);
   aborted["verdict"] = "aborted";
   aborted["reason"] = "guardrail alertFires: SystemDown fired";

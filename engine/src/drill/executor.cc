@@ -153,12 +153,14 @@ class Conductor {
   Status StartLoad();
 
   // ---- the loop ----
-  std::int64_t Now() const { return ToMillis(drill_.Now() - t0_); }
+  // Drill ms since time zero; the watcher's threads read it too.
+  std::int64_t Now() const { return ToMillis(drill_.Now().time_since_epoch()) - t0_ms_.load(); }
   void Emit(const std::string& type, const std::string& name, json detail = json::object());
   void EmitAt(std::int64_t t_ms, const std::string& type, const std::string& name, json detail);
   void EmitLocked(const std::string& type, const std::string& name, json detail, std::optional<std::int64_t> t_ms = {});
   void Tick();
   void TakeAlerts();
+  void RecordAlert(const DrillRecord::AlertChange& change);
   void Sample();
   void CheckSteadyState();
   void DriveFaults();
@@ -182,7 +184,7 @@ class Conductor {
   const double scale_;
   RealClock real_;
   ScaledClock drill_;
-  MonotonicTime t0_{};
+  std::atomic<std::int64_t> t0_ms_{0};  // time zero on the drill clock
   WallTime wall0_{};       // on the drill clock
   WallTime real_wall0_{};  // on the real clock
   MonotonicTime real0_{};
@@ -235,6 +237,9 @@ class Conductor {
   MonotonicTime last_status_{};
   std::string status_line_;
 
+  bool record_closed_ = false;  // the loop ended: alert changes no longer count
+  bool loop_ran_ = false;       // set-up succeeded and time zero came
+
   // Outcome.
   bool aborted_ = false;
   int exit_code_ = kDrillHeld;
@@ -248,7 +253,7 @@ void Conductor::EmitLocked(const std::string& type, const std::string& name, jso
   if (options_.progress != nullptr && !options_.terminal) {
     json line = {{"t", static_cast<double>(event.t_ms) / 1000.0}, {"type", type}, {"name", name}};
     if (!event.detail.empty()) line["detail"] = event.detail;
-    *options_.progress << line.dump() << '\n' << std::flush;
+    *options_.progress << line.dump(-1, ' ', false, json::error_handler_t::replace) << '\n' << std::flush;
   } else if (options_.progress != nullptr && type != "health") {
     char when[32];
     std::snprintf(when, sizeof when, "+%7.1fs", static_cast<double>(event.t_ms) / 1000.0);
@@ -284,6 +289,12 @@ Status Conductor::Prepare() {
                        "phase " + phase.name + ": GPU stress in a drill's phase is not run yet; put a "
                        "gpu-compute-burn injection on the timeline instead");
     }
+  }
+  const std::string monitoring = options_.monitoring.value_or(scenario_.monitoring.kind);
+  if (monitoring == "external" && scale_ != 1) {
+    return FD_STATUS(StatusCode::kInvalidArgument,
+                     "monitoring: an external Prometheus evaluates its rules in real time; run this drill at time "
+                     "scale 1 (--time-scale 1), or use embedded or managed monitoring");
   }
   for (const Injection& injection : scenario_.timeline) {
     if (!injectors::IsRunnable(injection.injector.kind)) {
@@ -348,9 +359,9 @@ Status Conductor::StartTarget() {
   context_.gpu.shared_device_memory = endpoints.shared_device_memory;
   if (endpoints.device_memory > 0) context_.gpu.device_memory = endpoints.device_memory;
   context_.gpu.hog_binary = options_.hog_binary;
-  // The lease: at least a second of real time, so a busy machine's renewals
-  // keep up; renewed every third of it.
-  context_.ttl = std::max(Duration(30s), Duration(std::chrono::duration_cast<Duration>(1s * scale_)));
+  // The lease, renewed every third of it: at least ten seconds of real time,
+  // so a slow tick (a hog starting, a slow health check) cannot let it lapse.
+  context_.ttl = std::max(Duration(30s), Duration(std::chrono::duration_cast<Duration>(10s * scale_)));
   return Status();
 }
 
@@ -430,13 +441,18 @@ Status Conductor::StartLoad() {
 
 // ---- the loop ----
 
-void Conductor::TakeAlerts() {
-  std::vector<DrillRecord::AlertChange> changes = watcher_->TakeChanges();
+void Conductor::RecordAlert(const DrillRecord::AlertChange& change) {
   std::lock_guard lock(mutex_);
-  for (const DrillRecord::AlertChange& change : changes) {
-    record_.alerts.push_back(change);
-    EmitLocked("alert", "alert." + change.alert + "." + change.state, {{"what", change.state}});
-  }
+  // In time order, whatever order the watcher's threads reported them in.
+  auto later = std::upper_bound(record_.alerts.begin(), record_.alerts.end(), change.t_ms,
+                                [](std::int64_t t, const DrillRecord::AlertChange& each) { return t < each.t_ms; });
+  record_.alerts.insert(later, change);
+  EmitLocked("alert", "alert." + change.alert + "." + change.state, {{"what", change.state}}, change.t_ms);
+}
+
+void Conductor::TakeAlerts() {
+  if (record_closed_) return;  // after the faults were undone: not the drill's doing
+  for (const DrillRecord::AlertChange& change : watcher_->TakeChanges()) RecordAlert(change);
   firing_ = watcher_->Firing();
 }
 
@@ -494,8 +510,10 @@ std::pair<bool, std::string> Conductor::Check(const Spec& check, std::int64_t si
     const auto [status, body] = HttpGet(target_->endpoints().direct_http + "/health", 2s);
     const json parsed = json::parse(body, nullptr, false);
     std::string seen = "unreachable";
-    if (status != 0 && parsed.is_object() && parsed.contains("components") && parsed["components"].contains(component)) {
-      seen = parsed["components"][component].value("status", "?");
+    if (status != 0 && parsed.is_object() && parsed.contains("components") && parsed["components"].is_object() &&
+        parsed["components"].contains(component) && parsed["components"][component].is_object()) {
+      const json& entry = parsed["components"][component];
+      seen = entry.contains("status") && entry["status"].is_string() ? entry["status"].get<std::string>() : "?";
     }
     return {seen == wanted, component + " " + seen};
   }
@@ -587,9 +605,12 @@ void Conductor::EndFault(RunningFault& fault, const std::string& why) {
   Emit("fault", fault.spec->name + ".end",
        {{"what", why}, {"kind", fault.spec->injector.kind}, {"state", std::string(injectors::PhaseName(state.phase))},
         {"undo", stopped.ok() ? "done" : stopped.message()}});
-  if (!stopped.ok() && exit_code_ == kDrillHeld) {
+  if (!stopped.ok()) {
+    // A fault left in force is what the operator must hear first.
+    const std::string undo = "could not undo " + fault.spec->name + ": " + stopped.message() +
+                             " (run firedrill recover --wait)";
+    reason_ = exit_code_ == kDrillHeld ? undo : undo + "; before that: " + reason_;
     exit_code_ = kDrillHarnessError;
-    reason_ = "undoing " + fault.spec->name + ": " + stopped.message();
   }
 }
 
@@ -601,6 +622,12 @@ void Conductor::DriveFaults() {
     const injectors::InjectionState state = fault.injection->State();
     if (now >= fault.ends_ms) {
       why = "its duration passed";
+    } else if (state.phase == injectors::InjectionState::kLapsed && state.lease_ran_out) {
+      // Not the drill's intent: the fault ended early, and what follows
+      // (an alert resolving) would be credited to the runbook.
+      EndFault(fault, "its lease ran out before Firedrill renewed it");
+      Abort(kDrillHarnessError, fault.spec->name + ": its lease ran out before Firedrill could renew it");
+      return;
     } else if (state.phase == injectors::InjectionState::kLapsed) {
       why = "it ended on its own: " + state.detail;  // a helper evicted, a hang cured by a restart
     } else if (!fault.spec->until.empty()) {
@@ -639,7 +666,7 @@ void Conductor::DriveFaults() {
     // No end at all would be refused by validation; a fault without a
     // duration lasts until its event or the end of the workload.
     fault.ends_ms = spec.duration ? now + ToMillis(*spec.duration) : workload_end_ms_;
-    Emit("fault", spec.name + ".start", {{"what", injection->Describe()}, {"kind", spec.injector.kind}});
+    EmitAt(now, "fault", spec.name + ".start", {{"what", injection->Describe()}, {"kind", spec.injector.kind}});
     fault.injection = std::move(injection);
     faults_.push_back(std::move(fault));
   }
@@ -654,10 +681,17 @@ void Conductor::MaybeStartRecovery() {
     due = Now() >= ToMillis(*recovery.trigger_at);
     why = "at " + FormatDuration(*recovery.trigger_at);
   } else if (!recovery.trigger_alert.empty() && !faults_.empty()) {
-    // Only an alert that fires once a fault is in: one firing before the
-    // drill injected anything is not what the runbook answers.
-    due = std::find(firing_.begin(), firing_.end(), recovery.trigger_alert) != firing_.end();
-    why = recovery.trigger_alert + " fired";
+    // Only a firing that begins once a fault is in: one that began before
+    // the drill injected anything is not what the runbook answers.
+    std::lock_guard lock(mutex_);
+    for (const DrillRecord::AlertChange& change : record_.alerts) {
+      if (change.alert == recovery.trigger_alert && change.state == "firing" &&
+          change.t_ms >= faults_.front().started_ms) {
+        due = true;
+        why = recovery.trigger_alert + " fired at +" + std::to_string(change.t_ms / 1000) + "s";
+        break;
+      }
+    }
   }
   if (!due) return;
   recovery_ = Stage::kRunning;
@@ -870,9 +904,16 @@ bool Conductor::Finished() {
 // ---- the end ----
 
 void Conductor::Teardown() {
-  for (RunningFault& fault : faults_) EndFault(fault, aborted_ ? "the drill aborted" : "the drill ended");
+  // What the drill saw ends here: changes caused by undoing its own faults
+  // are not the runbook's doing.
+  if (watcher_) TakeAlerts();
+  record_.end_ms = Now();
+  record_closed_ = true;
+  // The runbook first: a fault undone while it restarts the target would
+  // meet a pipeline that is not there.
   runbook_cancelled_ = true;
   if (runbook_thread_.joinable()) runbook_thread_.join();
+  for (RunningFault& fault : faults_) EndFault(fault, aborted_ ? "the drill aborted" : "the drill ended");
   if (load_) {
     if (!load_->done()) load_->Abort(std::chrono::duration_cast<Duration>(2s * scale_));
     load_result_ = load_->Wait();
@@ -885,7 +926,6 @@ void Conductor::Teardown() {
     client_->Shutdown();
   }
   if (watcher_) {
-    TakeAlerts();
     setup_["monitoring"]["watcher"] = watcher_->Describe();
     watcher_->Stop();
   }
@@ -897,7 +937,7 @@ void Conductor::Teardown() {
 
 void Conductor::BuildRecord() {
   std::lock_guard lock(mutex_);
-  record_.end_ms = Now();
+  if (!record_closed_) record_.end_ms = Now();  // set-up failed: no loop ran
   if (!load_result_) return;
   const workload::JobLoadResult& result = *load_result_;
   std::set<double> percentiles = {50, 95, 99};
@@ -932,13 +972,17 @@ DrillOutcome Conductor::Conclude() {
   // The hypothesis and the runbook are verdicts too, each a JUnit case: the
   // hypothesis first, the runbook after the expectations, so the first
   // failure (the run's reason) names an expectation where one failed.
-  if (scenario_.steady_state) {
+  // Set-up failed: nothing was tried, so nothing is judged (the report
+  // carries the reason and JUnit an error case).
+  if (!loop_ran_) {
+  } else if (scenario_.steady_state) {
     Verdict steady;
     steady.name = "steady-state";
     steady.kind = "steadyState";
     steady.expected = "every steady-state check holds before any fault";
     steady.held = steady_;
-    steady.seen = steady_ ? "held" : (steady_seen_.empty() ? "not checked: the drill ended first" : steady_seen_);
+    steady.skipped = !steady_ && steady_seen_.empty();
+    steady.seen = steady_ ? "held" : (steady.skipped ? "not checked: the drill ended first" : steady_seen_);
     verdicts.push_back(steady);
   }
   if (steady_) {
@@ -971,6 +1015,7 @@ DrillOutcome Conductor::Conclude() {
   bool all_held = true;
   std::string first_failure;
   for (const Verdict& verdict : verdicts) {
+    if (verdict.skipped) continue;
     if (!verdict.held && first_failure.empty()) first_failure = verdict.name + ": expected " + verdict.expected + "; saw " + verdict.seen;
     all_held = all_held && verdict.held;
   }
@@ -1001,7 +1046,7 @@ DrillOutcome Conductor::Conclude() {
   result["hardware"] = Hardware(scenario_.target.settings.Text("device", "auto"));
   result["target"] = setup_.value("target", json::object());
   result["monitoring"] = setup_.value("monitoring", json::object());
-  result["startedAt"] = reports::FormatRfc3339Millis(wall0_);
+  result["startedAt"] = reports::FormatRfc3339Millis(real_wall0_);
   result["drillSeconds"] = static_cast<double>(record_.end_ms) / 1000.0;
   result["wallSeconds"] = std::chrono::duration<double>(real_.Now() - real0_).count();
   result["verdict"] = outcome.verdict;
@@ -1015,6 +1060,7 @@ DrillOutcome Conductor::Conclude() {
                   {"expected", verdict.expected},
                   {"seen", verdict.seen}};
     if (verdict.value_seconds) entry["valueSeconds"] = *verdict.value_seconds;
+    if (verdict.skipped) entry["skipped"] = true;
     expectations.push_back(entry);
   }
   result["expectations"] = expectations;
@@ -1055,7 +1101,8 @@ DrillOutcome Conductor::Conclude() {
                       {"lostJobs", record_.lost_jobs},
                       {"ledgerFile", (fs::path(options_.out_dir) / "ledger.jsonl").string()}};
     if (resume_result_) result["load"]["resume"] = resume_result_->ToJson();
-    std::ofstream(fs::path(options_.out_dir) / "load.json") << load_result_->ToJson().dump(1) << '\n';
+    std::ofstream(fs::path(options_.out_dir) / "load.json")
+        << load_result_->ToJson().dump(1, ' ', false, json::error_handler_t::replace) << '\n';
   } else {
     result["load"] = nullptr;
   }
@@ -1064,49 +1111,75 @@ DrillOutcome Conductor::Conclude() {
 }
 
 DrillOutcome Conductor::Run() {
-  DrillOutcome failed;
   auto harness = [&](int code, const Status& status) {
     exit_code_ = code;
     reason_ = status.message();
     Emit("drill", "harness-error", {{"what", status.message()}});
   };
-  t0_ = drill_.Now();
+  auto code_for = [](const Status& status) {
+    return status.code() == StatusCode::kInvalidArgument || status.code() == StatusCode::kUnimplemented
+               ? kDrillInvalid
+               : kDrillHarnessError;
+  };
+  auto interrupted = [&] {
+    if (options_.interrupt == nullptr || !options_.interrupt->load()) return false;
+    exit_code_ = kDrillAborted;
+    reason_ = "interrupted (Ctrl-C or SIGTERM) while setting up";
+    return true;
+  };
+  t0_ms_ = ToMillis(drill_.Now().time_since_epoch());
   wall0_ = drill_.WallNow();
   real0_ = real_.Now();
+  real_wall0_ = real_.WallNow();
   workload_end_ms_ = ToMillis(scenario_.WorkloadDuration());
   sample_every_ms_ = std::max<std::int64_t>(ToMillis(std::chrono::duration_cast<Duration>(200ms * scale_)), 1000);
-  Status status = Prepare();
-  if (!status.ok()) {
-    harness(status.code() == StatusCode::kInvalidArgument || status.code() == StatusCode::kUnimplemented
-                ? kDrillInvalid
-                : kDrillHarnessError,
-            status);
-  } else if (status = StartTarget(); !status.ok()) {
-    harness(status.code() == StatusCode::kInvalidArgument ? kDrillInvalid : kDrillHarnessError, status);
-  } else if (status = StartMonitoring(); !status.ok()) {
-    harness(status.code() == StatusCode::kInvalidArgument ? kDrillInvalid : kDrillHarnessError,
-            status.WithContext("monitoring"));
-  } else if (status = StartLoad(); !status.ok()) {
-    harness(status.code() == StatusCode::kInvalidArgument ? kDrillInvalid : kDrillHarnessError, status);
-  } else {
-    // The drill's time starts with the load.
-    t0_ = drill_.Now();
-    wall0_ = drill_.WallNow();
-    real_wall0_ = real_.WallNow();
-    {
-      std::lock_guard lock(mutex_);
-      for (DrillEvent& event : record_.events) event.t_ms = 0;  // set-up happened before the start
+  // A bug must not leave faults in force or the reports unwritten: an
+  // exception aborts the drill like a guardrail would, as a harness error.
+  try {
+    Status status = Prepare();
+    if (!status.ok()) {
+      harness(code_for(status), status);
+    } else if (status = StartTarget(); !status.ok()) {
+      harness(code_for(status), status.WithContext("target"));
+    } else if (interrupted()) {
+    } else if (status = StartMonitoring(); !status.ok()) {
+      harness(code_for(status), status.WithContext("monitoring"));
+    } else if (interrupted()) {
+    } else if (status = StartLoad(); !status.ok()) {
+      harness(code_for(status), status.WithContext("load"));
+    } else {
+      // The drill's time starts with the load.
+      t0_ms_ = ToMillis(drill_.Now().time_since_epoch());
+      wall0_ = drill_.WallNow();
+      real_wall0_ = real_.WallNow();
+      {
+        std::lock_guard lock(mutex_);
+        for (DrillEvent& event : record_.events) event.t_ms = 0;  // set-up happened before the start
+      }
+      // Alert states the monitoring saw during set-up are the state at time zero.
+      for (DrillRecord::AlertChange change : watcher_->TakeChanges()) {
+        change.t_ms = 0;
+        RecordAlert(change);
+      }
+      char scale[32];
+      std::snprintf(scale, sizeof scale, "%g", scale_);
+      Emit("drill", "start", {{"what", scenario_.metadata.name + " at time scale " + scale}});
+      loop_ran_ = true;
+      load_->Start();
+      while (!Finished()) {
+        Tick();
+        real_.SleepFor(50ms);
+      }
     }
-    char scale[32];
-    std::snprintf(scale, sizeof scale, "%g", scale_);
-    Emit("drill", "start", {{"what", scenario_.metadata.name + " at time scale " + scale}});
-    load_->Start();
-    while (!Finished()) {
-      Tick();
-      real_.SleepFor(50ms);
-    }
+  } catch (const std::exception& error) {
+    Abort(kDrillHarnessError, std::string("internal error: ") + error.what());
   }
-  Teardown();
+  try {
+    Teardown();
+  } catch (const std::exception& error) {
+    exit_code_ = kDrillHarnessError;
+    reason_ = std::string("internal error while tearing down: ") + error.what() + " (run firedrill recover --wait)";
+  }
   if (options_.progress != nullptr && options_.terminal && !status_line_.empty()) *options_.progress << "\r\033[K";
   BuildRecord();
   DrillOutcome outcome = Conclude();

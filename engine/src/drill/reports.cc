@@ -28,7 +28,9 @@ void WriteReports(const Scenario& scenario, const DrillOptions& options, DrillOu
     const fs::path path = fs::path(options.out_dir) / file_name;
     std::ofstream out(path);
     switch (*format) {
-      case reports::Format::kJson: out << outcome.result.dump(2) << '\n'; break;
+      case reports::Format::kJson:
+        out << outcome.result.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+        break;
       case reports::Format::kMarkdown: out << reports::SummaryMarkdown(outcome.result); break;
       case reports::Format::kJunit: out << reports::JunitXml(outcome.result); break;
       case reports::Format::kHtml: out << reports::HtmlReport(outcome.result); break;

@@ -45,6 +45,15 @@ std::optional<std::int64_t> FirstChange(const DrillRecord& record, const std::st
   return std::nullopt;
 }
 
+// When a firing alert stops firing: resolved, or back to pending when the
+// series that fired resolved while another is still pending.
+std::optional<std::int64_t> StopsFiring(const DrillRecord& record, const std::string& alert, std::int64_t from_ms) {
+  for (const DrillRecord::AlertChange& change : record.alerts) {
+    if (change.t_ms >= from_ms && change.alert == alert && change.state != "firing") return change.t_ms;
+  }
+  return std::nullopt;
+}
+
 // The phases an expectation covers: one by name, or all of them.
 std::vector<const PhaseLoad*> Phases(const DrillRecord& record, const Spec& spec) {
   std::vector<const PhaseLoad*> out;
@@ -129,7 +138,7 @@ void AlertResolves(const Spec& spec, const DrillRecord& record, Verdict& verdict
     verdict.seen = "was not firing at " + after + " (" + At(*from) + ")";
     return;
   }
-  const std::optional<std::int64_t> resolved = FirstChange(record, alert, "resolved", *from);
+  const std::optional<std::int64_t> resolved = StopsFiring(record, alert, *from);
   if (!resolved) {
     verdict.seen = "still firing at the end of the drill, " + Seconds(record.end_ms - *from) + " after " + after;
     return;
@@ -290,7 +299,7 @@ void TimeToRecover(const Spec& spec, const DrillRecord& record, Verdict& verdict
     verdict.seen = alert + " never fired";
     return;
   }
-  const std::optional<std::int64_t> resolved = FirstChange(record, alert, "resolved", *fired);
+  const std::optional<std::int64_t> resolved = StopsFiring(record, alert, *fired);
   if (!resolved) {
     verdict.seen = alert + " fired at " + At(*fired) + " and never resolved";
     return;

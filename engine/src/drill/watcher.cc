@@ -1,7 +1,9 @@
 #include "watcher.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <condition_variable>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -163,7 +165,10 @@ class ManagedWatcher final : public StatefulWatcher {
     managed.alertmanager_binary = options_.alertmanager_binary;
     // Prometheus runs in real time: a compressed drill gives it rule files
     // whose durations are compressed instead.
-    const std::string scaled_dir = ScaledRulesDirectory();
+    std::string scaled_dir;
+    if (options_.time_scale != 1) {
+      FD_ASSIGN_OR_RETURN(scaled_dir, ScaledRulesDirectory());
+    }
     for (const std::string& path : options_.rule_files) {
       if (options_.time_scale == 1) {
         managed.rule_files.push_back(path);
@@ -179,12 +184,19 @@ class ManagedWatcher final : public StatefulWatcher {
       }
       const std::string out_path = scaled_dir + "/" + std::to_string(managed.rule_files.size()) + "-" +
                                    std::filesystem::path(path).filename().string();
-      std::ofstream(out_path) << *scaled;
+      std::ofstream out(out_path);
+      out << *scaled;
+      out.close();
+      if (!out || text.empty()) {
+        std::error_code ignored;
+        std::filesystem::remove_all(scaled_dir, ignored);
+        return FD_STATUS(StatusCode::kUnavailable, path + ": could not read it, or write its scaled copy");
+      }
       managed.rule_files.push_back(out_path);
     }
     auto started = alerts::ManagedMonitoring::Start(managed);
     std::error_code ignored;
-    std::filesystem::remove_all(scaled_dir, ignored);  // Start copied them
+    if (!scaled_dir.empty()) std::filesystem::remove_all(scaled_dir, ignored);  // Start copied them
     FD_RETURN_IF_ERROR(started.status());
     managed_ = std::move(*started);
     client_ = std::make_unique<alerts::PrometheusClient>(managed_->prometheus_url());
@@ -245,9 +257,16 @@ class ManagedWatcher final : public StatefulWatcher {
     return rest.substr(0, rest.rfind(':') == std::string::npos ? rest.size() : rest.rfind(':'));
   }
 
-  static std::string ScaledRulesDirectory() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "firedrill-rules-XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) return std::filesystem::temp_directory_path().string();
+  // A folder of its own, or an error: never the temporary folder itself,
+  // which the caller removes afterwards.
+  static Result<std::string> ScaledRulesDirectory() {
+    std::error_code error;
+    const std::filesystem::path temp = std::filesystem::temp_directory_path(error);
+    if (error) return FD_STATUS(StatusCode::kUnavailable, "no temporary folder: " + error.message());
+    std::string pattern = (temp / "firedrill-rules-XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) {
+      return FD_STATUS(StatusCode::kUnavailable, "cannot create " + pattern + ": " + std::strerror(errno));
+    }
     return pattern;
   }
 

@@ -117,6 +117,7 @@ struct Verdict {
   std::string name;
   std::string kind;
   bool held = false;
+  bool skipped = false;  // never tried: the drill ended before it could be
   std::string expected;  // the expectation in words
   std::string seen;      // what the drill saw
   std::optional<double> value_seconds;  // a measured time (TTD, TTR, ...), drill seconds

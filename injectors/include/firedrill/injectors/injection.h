@@ -75,6 +75,8 @@ struct InjectionState {
   };
   Phase phase = kRunning;
   std::string detail;  // why, for the event timeline
+  // Lapsed because its lease ran out: its owner did not renew it in time.
+  bool lease_ran_out = false;
   bool active() const { return phase == kRunning; }
 };
 std::string_view PhaseName(InjectionState::Phase phase);  // "running", "stopped", ...
