@@ -327,6 +327,24 @@ std::string WaitForEvent(const Child& child, const std::string& event, std::chro
   }
 }
 
+// Reads the child's stderr until `text` appears; false when it ended or
+// `timeout` passed first.
+bool WaitForText(const Child& child, const std::string& text, std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string seen;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd watch{child.events, POLLIN, 0};
+    if (poll(&watch, 1, static_cast<int>(left.count())) <= 0) continue;
+    char buffer[512];
+    const ssize_t got = read(child.events, buffer, sizeof buffer);
+    if (got <= 0) return false;
+    seen.append(buffer, static_cast<std::size_t>(got));
+    if (seen.find(text) != std::string::npos) return true;
+  }
+}
+
 int Wait(pid_t pid) {
   int status = 0;
   waitpid(pid, &status, 0);
@@ -370,6 +388,21 @@ TEST_F(DrillTest, CtrlCUndoesEveryFaultWritesTheReportsAndExits3) {
   EXPECT_EQ(result["exitCode"], 3);
   EXPECT_EQ(result["reason"], "interrupted (Ctrl-C or SIGTERM)");
   ExpectValidResult((scratch_ / "out" / "hog-drill" / "result.json").string());
+  ExpectNothingLeft();
+}
+
+// On a terminal: one status line rewritten in place, with the phase, the
+// rates, p95, health, the faults and the alerts.
+TEST_F(DrillTest, ATerminalGetsALiveStatusLine) {
+  const std::string scenario = WriteHogScenario(scratch_, "target: {kind: embedded, device: cpu}\n");
+  std::ofstream(scenario, std::ios::app) << "      kind: gpu-memory-hog\n      share: 95%\n";
+  Child run = StartRun({FIREDRILL_BINARY, "run", scenario, "-o", (scratch_ / "out").string(), "--journal",
+                        (scratch_ / "journal.db").string(), "--progress", "tty"});
+  EXPECT_TRUE(WaitForText(run, "\r\033[Konly ", std::chrono::seconds(60))) << "the status line names the phase";
+  EXPECT_TRUE(WaitForText(run, "| faults: fault |", std::chrono::seconds(60))) << "and the fault once it runs";
+  kill(run.pid, SIGINT);
+  EXPECT_EQ(Wait(run.pid), 3);
+  close(run.events);
   ExpectNothingLeft();
 }
 
