@@ -2,9 +2,9 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cctype>
 #include <cmath>
 #include <fstream>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -200,30 +200,62 @@ std::string ScaleDuration(const std::string& text, double scale) {
   return std::to_string(ms == 0 ? 0 : std::max<long long>(1, std::llround(ms / scale))) + "ms";
 }
 
+bool DurationChar(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
+
+// Range windows ([5m], [10m:1m]) and offsets (offset 5m) scaled, in one
+// linear pass that leaves quoted strings (label values) alone.
 std::string ScaleExpression(const std::string& expr, double scale) {
-  static const std::regex range(R"(\[([0-9][0-9a-z]*)(:([0-9][0-9a-z]*)?)?\])");
-  static const std::regex offset(R"(\boffset\s+(-?)([0-9][0-9a-z]*))");
   std::string out;
-  auto begin = std::sregex_iterator(expr.begin(), expr.end(), range);
-  std::size_t last = 0;
-  for (auto it = begin; it != std::sregex_iterator(); ++it) {
-    const std::smatch& match = *it;
-    out += expr.substr(last, static_cast<std::size_t>(match.position(0)) - last);
-    out += "[" + ScaleDuration(match[1].str(), scale);
-    if (match[2].matched) out += ":" + (match[3].matched ? ScaleDuration(match[3].str(), scale) : "");
-    out += "]";
-    last = static_cast<std::size_t>(match.position(0) + match.length(0));
+  out.reserve(expr.size());
+  std::size_t i = 0;
+  const std::size_t n = expr.size();
+  auto duration_at = [&](std::size_t from) {
+    std::size_t end = from;
+    while (end < n && DurationChar(expr[end])) ++end;
+    return end;
+  };
+  while (i < n) {
+    const char c = expr[i];
+    if (c == '"' || c == '\'' || c == '`') {  // a string: copied as it is
+      std::size_t end = i + 1;
+      while (end < n && expr[end] != c) end += (expr[end] == '\\' && c != '`') ? 2 : 1;
+      end = std::min(end + 1, n);
+      out.append(expr, i, end - i);
+      i = end;
+      continue;
+    }
+    if (c == '[') {
+      const std::size_t first_end = duration_at(i + 1);
+      std::size_t close = first_end;
+      std::string scaled = "[" + ScaleDuration(expr.substr(i + 1, first_end - i - 1), scale);
+      if (close < n && expr[close] == ':') {
+        const std::size_t step_end = duration_at(close + 1);
+        scaled += ":" + (step_end > close + 1 ? ScaleDuration(expr.substr(close + 1, step_end - close - 1), scale) : "");
+        close = step_end;
+      }
+      if (first_end > i + 1 && close < n && expr[close] == ']') {
+        out += scaled + "]";
+        i = close + 1;
+        continue;
+      }
+    }
+    const bool word_start = i == 0 || !(std::isalnum(static_cast<unsigned char>(expr[i - 1])) || expr[i - 1] == '_');
+    if (word_start && expr.compare(i, 6, "offset") == 0 && i + 6 < n && std::isspace(static_cast<unsigned char>(expr[i + 6]))) {
+      std::size_t at = i + 6;
+      while (at < n && std::isspace(static_cast<unsigned char>(expr[at]))) ++at;
+      const bool negative = at < n && expr[at] == '-';
+      const std::size_t from = at + (negative ? 1 : 0);
+      const std::size_t end = duration_at(from);
+      if (end > from) {
+        out += "offset " + std::string(negative ? "-" : "") + ScaleDuration(expr.substr(from, end - from), scale);
+        i = end;
+        continue;
+      }
+    }
+    out += c;
+    ++i;
   }
-  out += expr.substr(last);
-  std::string result;
-  last = 0;
-  for (auto it = std::sregex_iterator(out.begin(), out.end(), offset); it != std::sregex_iterator(); ++it) {
-    const std::smatch& match = *it;
-    result += out.substr(last, static_cast<std::size_t>(match.position(0)) - last);
-    result += "offset " + match[1].str() + ScaleDuration(match[2].str(), scale);
-    last = static_cast<std::size_t>(match.position(0) + match.length(0));
-  }
-  return result + out.substr(last);
+  return out;
 }
 
 }  // namespace

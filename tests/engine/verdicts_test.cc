@@ -220,7 +220,7 @@ TEST(ScaleRuleFile, EveryDurationShrinksByTheScale) {
         for: 1m
         keep_firing_for: 20s
       - record: r
-        expr: sum(x)
+        expr: sum(rate(x{path="/a[5m]", q='offset 1h'}[2m])) offset -1m
 )";
   auto scaled = alerts::ScaleRuleFile(rules, 20);
   ASSERT_TRUE(scaled.ok()) << scaled.status();
@@ -229,6 +229,9 @@ TEST(ScaleRuleFile, EveryDurationShrinksByTheScale) {
   EXPECT_NE(scaled->find("keep_firing_for: 1000ms"), std::string::npos);
   EXPECT_NE(scaled->find("rate(x_total[15000ms]) > 1 and max_over_time(y[30000ms:3000ms]) > 0 and z offset 6000ms > 1"),
             std::string::npos)
+      << *scaled;
+  EXPECT_NE(scaled->find(R"(sum(rate(x{path="/a[5m]", q='offset 1h'}[6000ms])) offset -3000ms)"), std::string::npos)
+      << "label values stay as they are\n"
       << *scaled;
   // What it writes still loads as a rule file.
   EXPECT_TRUE(alerts::ParseRuleFile("scaled.yml", *scaled).ok());
