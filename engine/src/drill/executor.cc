@@ -132,6 +132,7 @@ struct RunningFault {
   std::int64_t started_ms = 0;
   std::int64_t ends_ms = 0;  // the longest it may last
   std::int64_t renewed_ms = 0;
+  bool last_renew_ok = true;
   bool ended = false;
 };
 
@@ -622,9 +623,10 @@ void Conductor::DriveFaults() {
     const injectors::InjectionState state = fault.injection->State();
     if (now >= fault.ends_ms) {
       why = "its duration passed";
-    } else if (state.phase == injectors::InjectionState::kLapsed && state.lease_ran_out) {
-      // Not the drill's intent: the fault ended early, and what follows
-      // (an alert resolving) would be credited to the runbook.
+    } else if (state.phase == injectors::InjectionState::kLapsed && state.lease_ran_out && fault.last_renew_ok) {
+      // Renewed fine, yet too late: not the drill's intent, and what follows
+      // (an alert resolving) would be credited to the runbook. (A target
+      // that went away took its lease with it: that is the case below.)
       EndFault(fault, "its lease ran out before Firedrill renewed it");
       Abort(kDrillHarnessError, fault.spec->name + ": its lease ran out before Firedrill could renew it");
       return;
@@ -639,7 +641,9 @@ void Conductor::DriveFaults() {
       continue;
     }
     if (now - fault.renewed_ms >= ToMillis(context_.ttl) / 3) {
-      (void)fault.injection->Renew();  // a one-shot or lapsed fault has nothing to renew
+      // A one-shot fault has nothing to renew; a target that cannot be
+      // reached fails the renewal, and its fault ends with it.
+      fault.last_renew_ok = fault.injection->Renew().ok();
       fault.renewed_ms = now;
     }
   }
