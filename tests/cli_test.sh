@@ -25,7 +25,7 @@ trap 'rm -f /tmp/firedrill-cli-test.$$' EXIT
 
 check "--help exits 0" 0 "$firedrill" --help
 contains "--help shows examples" "Examples:"
-for sub in validate plan schema reference doctor load recover inject; do
+for sub in validate plan schema reference doctor load recover inject run; do
   check "$sub --help exits 0" 0 "$firedrill" "$sub" --help
   contains "$sub --help shows an example" "  firedrill $sub"
 done
@@ -90,6 +90,14 @@ for p in s['phases']:
 assert s['seed'] == 42"
 kill $server; rm -rf "$out" /tmp/firedrill-cli-port.$$
 journal=$(mktemp -d)/journal.db
+check "run of a file that is not there is bad usage" 2 "$firedrill" run /nonexistent/drill.yaml --journal "$journal"
+contains "run names the file" "/nonexistent/drill.yaml"
+check "run of a runbook is bad usage" 2 "$firedrill" run runbooks/system-down.yaml --journal "$journal"
+contains "run says it takes scenarios" "is not a Scenario; run takes scenarios"
+check "run without the pipeline binary is a harness failure" 4 "$firedrill" run scenarios/system-down.yaml \
+  --pipeline /nonexistent/hsof-pipeline --journal "$journal" -o "$(dirname "$journal")/drills" --progress none
+contains "run says what is missing" "/nonexistent/hsof-pipeline is not there"
+check "run at a time scale of 0 is bad usage" 2 "$firedrill" run scenarios/system-down.yaml --time-scale 0
 check "recover with an empty journal" 0 "$firedrill" recover --journal "$journal"
 contains "recover says there is nothing to do" "nothing to undo in $journal"
 python3 - "$journal" <<'PY'
