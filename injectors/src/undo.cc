@@ -220,6 +220,26 @@ Status RunUndo(const nlohmann::json& undo) {
   return Status();
 }
 
+// An embedded target's row also names its temporary folder: once its
+// process is gone (waited for up to ten seconds after the SIGTERM), the
+// folder goes too. Only a folder Firedrill made: firedrill-target-* directly
+// in the temporary folder.
+void RemoveTargetFolder(const nlohmann::json& undo) {
+  if (!undo.is_object() || !undo.contains("folder") || !undo["folder"].is_string()) return;
+  const std::filesystem::path folder = undo["folder"].get<std::string>();
+  std::error_code error;
+  const std::filesystem::path temp = std::filesystem::temp_directory_path(error);
+  if (error || folder.parent_path() != temp || folder.filename().string().rfind("firedrill-target-", 0) != 0) return;
+  if (Result<PlainUndo> plain = Flatten(undo); plain.ok() && plain->kind == PlainUndo::kSignal) {
+    const ProcessId process{plain->pid, plain->start_ticks};
+    for (int waited_ms = 0; waited_ms < 10'000 && IsSameProcess(process); waited_ms += 20) {
+      usleep(20'000);
+    }
+    if (IsSameProcess(process)) return;  // still shutting down: leave its data alone
+  }
+  std::filesystem::remove_all(folder, error);
+}
+
 Result<RecoverReport> Recover(Journal& journal, std::int64_t now_ms) {
   FD_ASSIGN_OR_RETURN(const std::vector<FaultRecord> open, journal.OpenFaults());
   RecoverReport report;
@@ -242,6 +262,7 @@ Result<RecoverReport> Recover(Journal& journal, std::int64_t now_ms) {
     }
     if (Result<PlainUndo> plain = Flatten(record.undo); plain.ok() && !StillNeeded(*plain)) {
       FD_RETURN_IF_ERROR(journal.End(record.id, "already over (its guardian or its owner's end undid it)", now_ms));
+      RemoveTargetFolder(record.undo);
       report.already_over.push_back(record);
       continue;
     }
@@ -251,6 +272,7 @@ Result<RecoverReport> Recover(Journal& journal, std::int64_t now_ms) {
       continue;
     }
     FD_RETURN_IF_ERROR(journal.End(record.id, "recovered", now_ms));
+    RemoveTargetFolder(record.undo);
     report.undone.push_back(record);
   }
   return report;

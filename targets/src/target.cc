@@ -210,6 +210,7 @@ class EmbeddedTarget final : public ProxiedTarget {
     record.kind = "embedded-target";
     record.target = "pid " + std::to_string(pid) + " (hsof-pipeline in " + directory_.string() + ")";
     record.undo = injectors::UndoSignal(*process, SIGTERM);
+    record.undo["folder"] = directory_.string();  // recover removes it once the pipeline is gone
     record.owner_pid = getpid();
     if (Result<injectors::ProcessId> self = injectors::IdentifyProcess(getpid()); self.ok()) {
       record.owner_start_ticks = self->start_ticks;

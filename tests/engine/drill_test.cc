@@ -42,9 +42,9 @@ using nlohmann::json;
 class DrillTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    scratch_ = fs::temp_directory_path() /
-               ("firedrill-drill-test-" + std::to_string(getpid()) + "-" +
-                ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::replace(name.begin(), name.end(), '/', '_');  // a parameterised test's name has one
+    scratch_ = fs::temp_directory_path() / ("firedrill-drill-test-" + std::to_string(getpid()) + "-" + name);
     fs::remove_all(scratch_);
     fs::create_directories(scratch_);
   }
@@ -420,15 +420,19 @@ TEST_F(DrillTest, AfterASigkillRecoverStopsTheOrphanedEmbeddedPipeline) {
   EXPECT_EQ(Wait(run.pid), 128 + SIGKILL);
   close(run.events);
   pid_t pipeline = 0;
+  std::string folder;
   {
     auto opened = injectors::Journal::Open(journal);
     ASSERT_TRUE(opened.ok());
     auto open = (*opened)->OpenFaults();
     ASSERT_TRUE(open.ok());
     for (const auto& record : *open) {
-      if (record.kind == "embedded-target") pipeline = record.undo["pid"];
+      if (record.kind != "embedded-target") continue;
+      pipeline = record.undo["pid"];
+      folder = record.undo["folder"];
     }
   }
+  EXPECT_TRUE(fs::is_directory(folder)) << folder;
   ASSERT_GT(pipeline, 0) << "the running pipeline is in the journal";
   EXPECT_NE(injectors::ProcessState(pipeline), '?') << "orphaned, still running";
   Child recover = StartRun({FIREDRILL_BINARY, "recover", "--journal", journal, "--wait"});
@@ -439,6 +443,7 @@ TEST_F(DrillTest, AfterASigkillRecoverStopsTheOrphanedEmbeddedPipeline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_EQ(injectors::ProcessState(pipeline), '?') << "recover stopped the orphaned pipeline";
+  EXPECT_FALSE(fs::exists(folder)) << "and removed its temporary folder";
   EXPECT_EQ(injectors::ProcessState(std::stoi(hog[1])), '?') << "the hog ended with its owner";
   ExpectNothingLeft();
 }

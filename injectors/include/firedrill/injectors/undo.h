@@ -37,6 +37,9 @@ char ProcessState(pid_t pid);
 nlohmann::json UndoNothing();                              // the fault leaves nothing behind
 nlohmann::json UndoSignal(const ProcessId& process, int signal);  // e.g. SIGCONT a paused process
 nlohmann::json UndoRemovePath(const std::string& path);     // a file Firedrill wrote
+// An undo step may also name a `folder` (a string): an embedded target's
+// temporary folder (firedrill-target-* in the temporary folder, nothing
+// else), which recover removes once the target's process is gone.
 
 // Carries out `undo`. Idempotent: a process that is gone or reused, or a
 // path already removed, is done, not an error.
