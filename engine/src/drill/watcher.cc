@@ -17,6 +17,8 @@
 #include "firedrill/alerts/rule_file.h"
 #include "firedrill/core/units.h"
 #include "firedrill/engine/plan.h"
+#include "firedrill/workload/http_load.h"
+#include "firedrill/workload/load_report.h"
 
 namespace firedrill::engine {
 namespace {
@@ -208,16 +210,10 @@ class ManagedWatcher final : public StatefulWatcher {
   // A Prometheus that already runs, scraping the target and evaluating its
   // own rules: read, never configured.
   Status StartExternal() {
-    if (options_.time_scale != 1) {
-      return FD_STATUS(StatusCode::kInvalidArgument,
-                       "an external Prometheus evaluates its rules in real time; run this drill at "
-                       "time scale 1 (--time-scale 1), or use embedded or managed monitoring");
-    }
-    const std::string host = HostOf(options_.prometheus_url);
-    if (host != "127.0.0.1" && host != "localhost" && host != "[::1]") {
-      return FD_STATUS(StatusCode::kInvalidArgument, "prometheus " + options_.prometheus_url +
-                                                         " is not on loopback; Firedrill talks only to loopback");
-    }
+    // The drill refuses an external Prometheus at a time scale before it
+    // starts anything; here, only loopback, by the rule the load follows.
+    FD_ASSIGN_OR_RETURN(const workload::HttpUrl url, workload::ParseHttpUrl(options_.prometheus_url));
+    FD_RETURN_IF_ERROR(workload::CheckLoadTarget(options_.prometheus_url, url.host, false));
     client_ = std::make_unique<alerts::PrometheusClient>(options_.prometheus_url);
     if (Status ready = client_->Ready(); !ready.ok()) {
       return FD_STATUS(StatusCode::kUnavailable,
@@ -249,14 +245,6 @@ class ManagedWatcher final : public StatefulWatcher {
   }
 
  private:
-  static std::string HostOf(const std::string& url) {
-    const std::size_t scheme = url.find("://");
-    std::string rest = scheme == std::string::npos ? url : url.substr(scheme + 3);
-    rest = rest.substr(0, rest.find('/'));
-    if (!rest.empty() && rest[0] == '[') return rest.substr(0, rest.find(']') + 1);
-    return rest.substr(0, rest.rfind(':') == std::string::npos ? rest.size() : rest.rfind(':'));
-  }
-
   // A folder of its own, or an error: never the temporary folder itself,
   // which the caller removes afterwards.
   static Result<std::string> ScaledRulesDirectory() {
