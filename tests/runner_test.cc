@@ -7,7 +7,16 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <future>
+
 #include "hsof/v1/pipeline.grpc.pb.h"
+#include "net/loopback.h"
 #include "pipeline/spawn.h"
 
 namespace firedrill::runner {
@@ -127,6 +136,50 @@ TEST_F(RunnerTest, AFailedStepStopsTheRunbookUnlessItMayFail) {
   const StepOutcome too_long = RunStep(Step("too-long", "wait", {{"duration", "1h"}}, 0s), context_);
   EXPECT_FALSE(too_long.ok);
   EXPECT_NE(too_long.detail.find("longer than the step's timeout"), std::string::npos) << too_long.detail;
+}
+
+// Ctrl-C during a runbook must not wait out the step in progress: a command
+// is killed with its group, and HTTP and Admin calls to a server that never
+// answers are abandoned, each well inside its 60 s timeout.
+TEST_F(RunnerTest, AnAbortEndsTheStepInProgress) {
+  std::atomic<bool> cancelled{false};
+  context_.cancelled = &cancelled;
+  const auto abort_once = [&](const engine::RunbookStep& step, const std::function<bool()>& started) {
+    cancelled = false;
+    auto running = std::async(std::launch::async, [&] { return RunStep(step, context_); });
+    EXPECT_TRUE(started()) << step.name << " never got going";
+    cancelled = true;
+    EXPECT_EQ(running.wait_for(30s), std::future_status::ready) << step.name << " did not end when the drill did";
+    return running.get();
+  };
+
+  // The command says it has started down a FIFO the test polls.
+  const std::string fifo = ::testing::TempDir() + "firedrill-runner-started-" + std::to_string(getpid());
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0) << fifo;
+  const int started = open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  ASSERT_GE(started, 0);
+  const StepOutcome command = abort_once(Step("slow", "exec", {{"argv", {"sh", "-c", "echo > " + fifo + "; sleep 60"}}}, 60s), [&] {
+    pollfd said{started, POLLIN, 0};
+    return poll(&said, 1, 10'000) == 1;
+  });
+  close(started);
+  std::filesystem::remove(fifo);
+  EXPECT_FALSE(command.ok);
+  EXPECT_NE(command.detail.find("sh was killed: cancelled"), std::string::npos) << command.detail;
+
+  firedrill::testing::BlackHole silent_http;
+  const StepOutcome http = abort_once(Step("silent", "http", {{"url", "http://127.0.0.1:" + std::to_string(silent_http.port) + "/health"}}, 60s),
+                                      [&] { return silent_http.Connected(10'000); });
+  EXPECT_FALSE(http.ok);
+  EXPECT_NE(http.detail.find("cancelled: the drill ended"), std::string::npos) << http.detail;
+
+  firedrill::testing::BlackHole silent_admin;
+  context_.admin_grpc = "127.0.0.1:" + std::to_string(silent_admin.port);
+  const StepOutcome admin = abort_once(Step("silent", "admin.drain", nlohmann::json::object(), 60s),
+                                       [&] { return silent_admin.Connected(10'000); });
+  EXPECT_FALSE(admin.ok);
+  EXPECT_EQ(admin.detail, "cancelled: the drill ended");
+  for (const StepOutcome* outcome : {&command, &http, &admin}) EXPECT_LT(outcome->took, 10s) << outcome->detail;
 }
 
 }  // namespace

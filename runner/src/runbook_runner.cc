@@ -12,7 +12,10 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <condition_variable>
 #include <grpcpp/grpcpp.h>
+#include <mutex>
+#include <stop_token>
 #include <thread>
 
 #include "firedrill/core/spawn.h"
@@ -30,6 +33,34 @@ using engine::RunbookStep;
 struct Done {
   bool ok;
   std::string detail;
+};
+
+constexpr const char* kCancelled = "cancelled: the drill ended";
+
+bool Cancelled(const RunbookContext& context) { return context.cancelled != nullptr && context.cancelled->load(); }
+
+// Calls `cancel` once if the drill aborts while it is alive: a blocking call
+// that has no polling hook of its own (a gRPC call) ends with the drill.
+class CancelOnAbort {
+ public:
+  CancelOnAbort(const RunbookContext& context, std::function<void()> cancel) {
+    if (context.cancelled == nullptr) return;
+    watcher_ = std::jthread([flag = context.cancelled, cancel = std::move(cancel)](std::stop_token stop) {
+      std::mutex mutex;
+      std::condition_variable_any wake;  // only to sleep in a way the destructor can interrupt
+      std::unique_lock lock(mutex);
+      while (!stop.stop_requested()) {
+        if (flag->load()) {
+          cancel();
+          return;
+        }
+        wake.wait_for(lock, stop, std::chrono::milliseconds(20), [] { return false; });
+      }
+    });
+  }
+
+ private:
+  std::jthread watcher_;  // joined on destruction, after a stop request
 };
 
 // The end of a program's or server's answer, cut where a UTF-8 character
@@ -50,6 +81,7 @@ Done Admin(const RunbookStep& step, const RunbookContext& context) {
   call.set_deadline(std::chrono::system_clock::now() + step.timeout);
   pb::ActionResult result;
   grpc::Status status;
+  const CancelOnAbort abort(context, [&call] { call.TryCancel(); });
   const engine::Spec& action = step.action;
   const std::string& kind = action.kind;
   if (kind == "admin.scaleWorkers") {
@@ -85,6 +117,7 @@ Done Admin(const RunbookStep& step, const RunbookContext& context) {
     return {false, "unknown Admin action " + kind};
   }
   if (!status.ok()) {
+    if (status.error_code() == grpc::StatusCode::CANCELLED && Cancelled(context)) return {false, kCancelled};
     const bool late = status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
     return {false, late ? "no answer within " + FormatDuration(step.timeout) : "the pipeline refused: " + status.error_message()};
   }
@@ -110,6 +143,12 @@ Done Http(const RunbookStep& step, const RunbookContext& context) {
   if (action.Has("body")) curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(step.timeout).count()));
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  // libcurl calls this at least once a second, even on a silent server.
+  curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(curl, CURLOPT_XFERINFODATA, &context);
+  curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, +[](void* data, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+    return Cancelled(*static_cast<const RunbookContext*>(data)) ? 1 : 0;
+  });
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, +[](char* data, size_t size, size_t count, void* sink) {
     static_cast<std::string*>(sink)->append(data, size * count);
@@ -119,6 +158,7 @@ Done Http(const RunbookStep& step, const RunbookContext& context) {
   long status = 0;
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
   curl_easy_cleanup(curl);
+  if (code == CURLE_ABORTED_BY_CALLBACK) return {false, method + " " + url + ": " + kCancelled};
   if (code != CURLE_OK) return {false, method + " " + url + ": " + curl_easy_strerror(code)};
   const bool wanted = action.Has("expectStatus") ? status == action.Integer("expectStatus") : status / 100 == 2;
   const std::string expected = action.Has("expectStatus") ? action.Text("expectStatus") : "2xx";
@@ -128,8 +168,9 @@ Done Http(const RunbookStep& step, const RunbookContext& context) {
 
 // ---- commands ----
 
-// Runs argv (no shell) in its own process group, so a timeout ends all of it.
-Done Exec(const RunbookStep& step) {
+// Runs argv (no shell) in its own process group, so a timeout or the drill's
+// end ends all of it.
+Done Exec(const RunbookStep& step, const RunbookContext& context) {
   const nlohmann::json& list = step.action.fields.value("argv", nlohmann::json::array());
   std::vector<std::string> arguments;
   for (const nlohmann::json& item : list) arguments.push_back(item.is_string() ? item.get<std::string>() : item.dump());
@@ -160,6 +201,7 @@ Done Exec(const RunbookStep& step) {
   const auto deadline = std::chrono::steady_clock::now() + step.timeout;
   int status = 0;
   bool timed_out = false;
+  bool cancelled = false;
   for (;;) {
     const pid_t waited = waitpid(pid, &status, WNOHANG);
     if (waited == pid) break;
@@ -167,11 +209,12 @@ Done Exec(const RunbookStep& step) {
       close(output);
       return {false, arguments[0] + ": waiting for it: " + std::strerror(errno)};
     }
-    if (std::chrono::steady_clock::now() >= deadline) {
+    cancelled = Cancelled(context);
+    timed_out = std::chrono::steady_clock::now() >= deadline;
+    if (cancelled || timed_out) {
       kill(-pid, SIGKILL);
       while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
       }
-      timed_out = true;
       break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -184,6 +227,7 @@ Done Exec(const RunbookStep& step) {
   printed.resize(got > 0 ? static_cast<std::size_t>(got) : 0);
   close(output);
   const std::string said = printed.empty() ? "" : ": " + Tail(printed);
+  if (cancelled) return {false, arguments[0] + " was killed: " + kCancelled + said};
   if (timed_out) return {false, arguments[0] + " ran past its timeout of " + FormatDuration(step.timeout) + " and was killed" + said};
   if (WIFSIGNALED(status)) return {false, arguments[0] + " was killed by signal " + std::to_string(WTERMSIG(status)) + said};
   const int code = WEXITSTATUS(status);
@@ -208,7 +252,7 @@ StepOutcome RunStep(const RunbookStep& step, const RunbookContext& context) {
   } else if (kind == "http") {
     done = Http(step, context);
   } else if (kind == "exec") {
-    done = Exec(step);
+    done = Exec(step, context);
   } else if (kind == "wait") {
     const Duration wanted = step.action.DurationOr("duration", Duration::zero());
     if (context.clock == nullptr) {
@@ -217,20 +261,17 @@ StepOutcome RunStep(const RunbookStep& step, const RunbookContext& context) {
       // A wait is a step like any other: its timeout bounds it. It sleeps
       // in slices so that an aborting drill need not wait it out.
       const MonotonicTime until = context.clock->Now() + std::min(wanted, step.timeout);
-      const auto cancelled = [&] { return context.cancelled != nullptr && context.cancelled->load(); };
-      while (context.clock->Now() < until && !cancelled()) {
+      while (context.clock->Now() < until && !Cancelled(context)) {
         context.clock->SleepUntil(std::min(until, context.clock->Now() + std::chrono::seconds(1)));
       }
-      if (cancelled()) {
-        outcome.ok = false;
-        outcome.detail = "cancelled: the drill ended";
-        outcome.took = std::chrono::steady_clock::now() - started;
-        return outcome;
+      if (Cancelled(context)) {
+        done = {false, kCancelled};
+      } else {
+        done = {wanted <= step.timeout,
+                wanted <= step.timeout ? "waited " + FormatDuration(wanted)
+                                       : "a wait of " + FormatDuration(wanted) + " is longer than the step's timeout of " +
+                                             FormatDuration(step.timeout)};
       }
-      done = {wanted <= step.timeout,
-              wanted <= step.timeout ? "waited " + FormatDuration(wanted)
-                                     : "a wait of " + FormatDuration(wanted) + " is longer than the step's timeout of " +
-                                           FormatDuration(step.timeout)};
     }
   } else if (kind == "prompt") {
     // Unattended (CI, and every run today): recorded for the report, not waited for.
@@ -254,7 +295,7 @@ StepOutcome RunStep(const RunbookStep& step, const RunbookContext& context) {
 RunbookOutcome RunRunbook(const engine::Runbook& runbook, const RunbookContext& context) {
   RunbookOutcome outcome;
   for (const RunbookStep& step : runbook.steps) {
-    if (context.cancelled != nullptr && context.cancelled->load()) {
+    if (Cancelled(context)) {
       outcome.ok = false;
       break;
     }

@@ -26,12 +26,14 @@
 #include "firedrill/core/log.h"
 #include "firedrill/pipeline/grpc_server.h"
 #include "firedrill/pipeline/service.h"
+#include "../net/loopback.h"
 #include "hsof/v1/pipeline.grpc.pb.h"
 
 namespace firedrill::workload {
 namespace {
 
 namespace pb = ::hsof::v1;
+using testing::ClosedPort;
 using namespace std::chrono_literals;
 
 // ---- tiny-grpc-server in a child process ----
@@ -81,18 +83,6 @@ class TinyServer {
   int port_ = 0;
 };
 
-// A loopback port that was bound and closed again: nothing listens there.
-int ClosedPort() {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  socklen_t length = sizeof(address);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  close(fd);
-  return ntohs(address.sin_port);
-}
 
 void ExpectCorrectedAtLeastUncorrected(const LoadReport& report) {
   EXPECT_EQ(report.corrected.count(), static_cast<std::uint64_t>(report.answered));

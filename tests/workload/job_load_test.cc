@@ -8,7 +8,6 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -29,6 +28,7 @@
 #include <vector>
 
 #include "../net/http_client.h"
+#include "../net/loopback.h"
 #include "../pipeline/spawn.h"
 #include "firedrill/workload/http_job_client.h"
 
@@ -37,6 +37,8 @@ namespace {
 
 using namespace std::chrono_literals;
 using nlohmann::json;
+using testing::BlackHole;
+using testing::ClosedPort;
 using testing::HttpCall;
 using testing::SpawnedPipeline;
 using testing::SpawnPipeline;
@@ -572,38 +574,6 @@ JobSubmission SmallJob(const std::string& key, std::uint64_t seed = 1) {
   return job;
 }
 
-// A port nothing listens on: bound, then closed.
-int ClosedPort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  socklen_t length = sizeof(address);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  close(fd);
-  return ntohs(address.sin_port);
-}
-
-// A listener that never accepts: connections complete in the kernel and
-// requests are never answered.
-struct BlackHole {
-  BlackHole() {
-    fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-    listen(fd, 16);
-    socklen_t length = sizeof(address);
-    getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-    port = ntohs(address.sin_port);
-  }
-  ~BlackHole() { close(fd); }
-  int fd = -1;
-  int port = 0;
-};
-
 class HttpJobClientTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -760,8 +730,7 @@ TEST(HttpJobClient, ShutdownGivesUpOnWhatIsInFlightPromptly) {
   client->Follow("12", followed.Callback());
   EXPECT_EQ(client->in_flight(), 2);
   // Shut down once the client has connected: its requests are out there.
-  pollfd listener{hole.fd, POLLIN, 0};
-  ASSERT_EQ(poll(&listener, 1, 10'000), 1);
+  ASSERT_TRUE(hole.Connected(10'000));
   const auto start = std::chrono::steady_clock::now();
   client->Shutdown();
   EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);

@@ -26,7 +26,9 @@ struct RunbookContext {
   // Restarts the target (restartTarget); empty where the target cannot be
   // restarted by Firedrill (remote).
   std::function<Status()> restart_target;
-  // Set when the drill aborts: no further step starts, and a wait ends.
+  // Set when the drill aborts: no further step starts, and the one in
+  // progress ends (a wait, a command killed with its group, an HTTP or Admin
+  // call abandoned) with a "cancelled" outcome.
   const std::atomic<bool>* cancelled = nullptr;
 };
 
