@@ -112,14 +112,12 @@ int main(int argc, char** argv) {
     if (!opened.ok()) return Answer("error: " + opened.status().message(), 1);
     record = std::move(*opened);
     bytes = static_cast<std::uint64_t>(static_cast<double>(*total) * share);
-    const std::uint64_t others = record->HeldByOthers();
-    if (others > *total || bytes > *total - others) {
-      return Answer("error: out of memory: " + firedrill::FormatSize(bytes) + " asked, " +
-                        firedrill::FormatSize(others) + " of the device's " + firedrill::FormatSize(*total) +
-                        " held by other processes",
+    if (auto held = record->HoldWithin(bytes, *total); !held.ok()) {
+      const bool full = held.code() == firedrill::StatusCode::kResourceExhausted;
+      return Answer("error: " + (full ? "out of memory: " + firedrill::FormatSize(bytes) + " asked while " : std::string()) +
+                        held.message(),
                     1);
     }
-    if (auto held = record->Hold(bytes); !held.ok()) return Answer("error: " + held.message(), 1);
   }
   Answer("held " + std::to_string(bytes), 0);
   while (next_command() == 'R') {

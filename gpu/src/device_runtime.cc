@@ -12,8 +12,12 @@ namespace firedrill::gpu {
 // alive and return their bytes when freed.
 class DeviceArena final : public MemoryLedger {
  public:
-  DeviceArena(std::uint64_t budget, double fraction, SimulatedDevice* simulated, SharedDeviceMemory* shared)
-      : budget_(budget), fraction_(fraction), simulated_(simulated), shared_(shared) {}
+  DeviceArena(std::uint64_t capacity, double fraction, SimulatedDevice* simulated, SharedDeviceMemory* shared)
+      : capacity_(capacity),
+        budget_(static_cast<std::uint64_t>(static_cast<double>(capacity) * fraction)),
+        fraction_(fraction),
+        simulated_(simulated),
+        shared_(shared) {}
 
   Status Reserve(std::size_t bytes) {
     std::lock_guard lock(mutex_);
@@ -21,6 +25,14 @@ class DeviceArena final : public MemoryLedger {
       return FD_STATUS(StatusCode::kResourceExhausted,
                        "GPU memory budget exhausted: asked for " + FormatSize(bytes) + " with " + FormatSize(used_) +
                            " of " + FormatSize(budget_) + " in use (GPU_MEMORY_FRACTION=" + FormatRatio(fraction_) + ")");
+    }
+    if (shared_ != nullptr) {
+      // What another process holds is not free here, whatever our budget says.
+      if (Status fits = shared_->HoldWithin(used_ + bytes, capacity_); !fits.ok()) {
+        if (fits.code() != StatusCode::kResourceExhausted) return fits;
+        return FD_STATUS(StatusCode::kResourceExhausted, "GPU out of memory: asked for " + FormatSize(bytes) + " while " +
+                                                             fits.message() + " and this one " + FormatSize(used_));
+      }
     }
     used_ += bytes;
     Publish();
@@ -33,9 +45,9 @@ class DeviceArena final : public MemoryLedger {
     Publish();
   }
 
-  void SetBudget(std::uint64_t budget, double fraction) {
+  void SetFraction(double fraction) {
     std::lock_guard lock(mutex_);
-    budget_ = budget;
+    budget_ = static_cast<std::uint64_t>(static_cast<double>(capacity_) * fraction);
     fraction_ = fraction;
   }
   std::uint64_t budget() const {
@@ -60,6 +72,7 @@ class DeviceArena final : public MemoryLedger {
   }
 
   mutable std::mutex mutex_;
+  const std::uint64_t capacity_;
   std::uint64_t budget_;
   double fraction_;
   std::uint64_t used_ = 0;
@@ -95,8 +108,7 @@ Device::Device(DeviceInfo info, const DeviceOptions& options, Clock& clock, std:
     simulated_ = std::make_unique<SimulatedDevice>(clock, ThermalModel{}, capacity_);
     if (shared_ != nullptr) simulated_->SetMemoryHeldElsewhere([shared = shared_.get()] { return shared->HeldByOthers(); });
   }
-  arena_ = std::make_shared<DeviceArena>(static_cast<std::uint64_t>(static_cast<double>(capacity_) * options.memory_fraction),
-                                         options.memory_fraction, simulated_.get(), shared_.get());
+  arena_ = std::make_shared<DeviceArena>(capacity_, options.memory_fraction, simulated_.get(), shared_.get());
 }
 
 Device::~Device() { arena_->Detach(); }
@@ -116,18 +128,6 @@ Result<std::unique_ptr<Device>> Device::Open(const DeviceOptions& options, Clock
 
 Result<DeviceBuffer> Device::Allocate(std::size_t bytes) {
   FD_RETURN_IF_ERROR(arena_->Reserve(bytes));
-  if (shared_ != nullptr) {
-    // What another process holds is not free here, whatever our budget says.
-    const std::uint64_t others = shared_->HeldByOthers();
-    const std::uint64_t mine = arena_->used();
-    if (mine > capacity_ || others > capacity_ - mine) {
-      arena_->Return(bytes);
-      return FD_STATUS(StatusCode::kResourceExhausted,
-                       "GPU out of memory: asked for " + FormatSize(bytes) + " while other processes hold " +
-                           FormatSize(others) + " of the device's " + FormatSize(capacity_) + " and this one " +
-                           FormatSize(mine - std::min<std::uint64_t>(mine, bytes)));
-    }
-  }
   Result<DeviceBuffer> buffer = DeviceBuffer::Allocate(info_.backend, bytes);
   if (!buffer.ok()) {
     arena_->Return(bytes);
@@ -143,7 +143,7 @@ std::uint64_t Device::memory_held_by_others() const { return shared_ != nullptr 
 
 Status Device::SetMemoryFraction(double fraction) {
   FD_RETURN_IF_ERROR(CheckFraction(fraction));
-  arena_->SetBudget(static_cast<std::uint64_t>(static_cast<double>(capacity_) * fraction), fraction);
+  arena_->SetFraction(fraction);
   return Status::Ok();
 }
 

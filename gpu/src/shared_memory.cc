@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <random>
 
+#include "firedrill/core/units.h"
+
 namespace firedrill::gpu {
 namespace {
 
@@ -58,6 +60,26 @@ Status SharedDeviceMemory::Hold(std::uint64_t bytes) {
     return FD_STATUS(StatusCode::kUnavailable, "shared device memory " + path_ + ": " + std::strerror(errno));
   }
   return Status::Ok();
+}
+
+Status SharedDeviceMemory::HoldWithin(std::uint64_t bytes, std::uint64_t capacity) {
+  // The folder itself is the lock: no extra file to leave behind.
+  const int folder = open(directory_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (folder < 0 || flock(folder, LOCK_EX) != 0) {
+    const std::string why = std::strerror(errno);
+    if (folder >= 0) close(folder);
+    return FD_STATUS(StatusCode::kUnavailable, "shared device memory " + directory_ + ": " + why);
+  }
+  const std::uint64_t others = HeldByOthers();
+  Status held = Status::Ok();
+  if (others > capacity || bytes > capacity - others) {
+    held = FD_STATUS(StatusCode::kResourceExhausted,
+                     "other processes hold " + FormatSize(others) + " of the device's " + FormatSize(capacity));
+  } else {
+    held = Hold(bytes);
+  }
+  close(folder);  // drops the lock
+  return held;
 }
 
 std::uint64_t SharedDeviceMemory::HeldByOthers() const {

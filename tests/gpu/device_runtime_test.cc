@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <future>
+#include <latch>
 #include <sstream>
 
 #include "firedrill/gpu/device.h"
@@ -150,6 +151,42 @@ TEST(SharedDeviceMemoryTest, CountsLiveHoldersOnly) {
   EXPECT_TRUE(std::filesystem::is_empty(folder));
   close(ready[0]);
   close(ready[1]);
+  std::filesystem::remove_all(folder);
+}
+
+// Two holders racing for more than half of the device: at most one gets it,
+// in every round, because the check and the record happen under one lock.
+TEST(SharedDeviceMemoryTest, TwoRacersCannotBothTakeTheLastOfTheDevice) {
+  const std::string folder = FreshFolder("firedrill-shared-race");
+  auto first = SharedDeviceMemory::Open(folder);
+  auto second = SharedDeviceMemory::Open(folder);
+  ASSERT_TRUE(first.ok() && second.ok());
+  constexpr std::uint64_t kCapacity = 1000;
+  int both = 0;
+  int neither = 0;
+  for (int round = 0; round < 300; ++round) {
+    std::latch go(2);
+    const auto race = [&go](SharedDeviceMemory& holder) {
+      go.arrive_and_wait();
+      return holder.HoldWithin(600, kCapacity);
+    };
+    auto racer = std::async(std::launch::async, race, std::ref(**second));
+    const Status mine = race(**first);
+    const Status theirs = racer.get();
+    both += mine.ok() && theirs.ok();
+    neither += !mine.ok() && !theirs.ok();
+    for (const Status* refused : {&mine, &theirs}) {
+      if (!refused->ok()) {
+        EXPECT_EQ(refused->message(), "other processes hold 600B of the device's 1000B") << *refused;
+      }
+    }
+    ASSERT_TRUE((*first)->Hold(0).ok() && (*second)->Hold(0).ok());
+  }
+  EXPECT_EQ(both, 0);
+  EXPECT_EQ(neither, 0) << "the loser sees the winner's record, never a half-made one";
+  first->reset();
+  second->reset();
+  EXPECT_TRUE(std::filesystem::is_empty(folder)) << "the folder lock leaves no file behind";
   std::filesystem::remove_all(folder);
 }
 
