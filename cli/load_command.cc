@@ -476,27 +476,13 @@ int RunJobs(const LoadCommandOptions& options, WorkloadSource source) {
   workload::JobLoadOptions load_options;
   for (std::size_t i = 0; i < source.phases.size(); ++i) {
     const LoadPhase& phase = source.phases[i];
-    workload::JobPhase job_phase;
-    job_phase.name = phase.name;
-    job_phase.duration = phase.duration;
-    job_phase.max_in_flight = phase.max_in_flight;
-    if (phase.arrival_kind == "closed") {
-      auto closed = workload::MakeClosedLoop(phase.arrival_fields, phase.duration);
-      if (!closed.ok()) {
-        std::cerr << "firedrill load: phase " << phase.name << ": " << closed.status().message() << '\n';
-        return kExitUsage;
-      }
-      job_phase.closed_loop = *closed;
-    } else {
-      auto schedule = workload::MakeArrivalSchedule(phase.arrival_kind, phase.arrival_fields, phase.duration,
-                                                    options.seed + i, source.base_dir);
-      if (!schedule.ok()) {
-        std::cerr << "firedrill load: phase " << phase.name << ": " << schedule.status().message() << '\n';
-        return kExitUsage;
-      }
-      job_phase.schedule = std::move(*schedule);
+    Result<workload::JobPhase> job_phase = workload::MakeJobPhase(phase.name, phase.duration, phase.max_in_flight, phase.arrival_kind,
+                                                                  phase.arrival_fields, options.seed + i, source.base_dir);
+    if (!job_phase.ok()) {
+      std::cerr << "firedrill load: " << job_phase.status().message() << '\n';
+      return kExitUsage;
     }
-    load_options.phases.push_back(std::move(job_phase));
+    load_options.phases.push_back(std::move(*job_phase));
   }
   RealClock clock;
   load_options.run_id =

@@ -508,6 +508,26 @@ struct JobLoad::State : std::enable_shared_from_this<JobLoad::State> {
 
 // ---- JobLoad ----
 
+Result<JobPhase> MakeJobPhase(std::string name, Duration duration, std::optional<std::int64_t> max_in_flight,
+                              std::string_view arrival_kind, const nlohmann::json& arrival_fields, std::uint64_t seed,
+                              const std::filesystem::path& base_dir) {
+  JobPhase phase;
+  phase.duration = duration;
+  phase.max_in_flight = max_in_flight;
+  if (arrival_kind == "closed") {
+    Result<ClosedLoop> closed = MakeClosedLoop(arrival_fields, duration);
+    if (!closed.ok()) return FD_STATUS(closed.status().code(), "phase " + name + ": " + closed.status().message());
+    phase.closed_loop = *closed;
+  } else {
+    Result<std::unique_ptr<ArrivalSchedule>> schedule =
+        MakeArrivalSchedule(arrival_kind, arrival_fields, duration, seed, base_dir);
+    if (!schedule.ok()) return FD_STATUS(schedule.status().code(), "phase " + name + ": " + schedule.status().message());
+    phase.schedule = std::move(*schedule);
+  }
+  phase.name = std::move(name);
+  return phase;
+}
+
 Result<std::unique_ptr<JobLoad>> JobLoad::Make(JobLoadOptions options, JobMix mix,
                                                JobClient& client, JobLedger& ledger, Clock& clock) {
   if (options.run_id.empty()) {

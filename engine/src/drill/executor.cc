@@ -416,16 +416,9 @@ Status Conductor::StartLoad() {
   const fs::path base = fs::path(scenario_.path).parent_path();
   for (std::size_t i = 0; i < scenario_.phases.size(); ++i) {
     const Phase& phase = scenario_.phases[i];
-    workload::JobPhase job_phase;
-    job_phase.name = phase.name;
-    job_phase.duration = phase.duration;
-    job_phase.max_in_flight = phase.max_in_flight;
-    if (phase.arrival.kind == "closed") {
-      FD_ASSIGN_OR_RETURN(job_phase.closed_loop, workload::MakeClosedLoop(phase.arrival.fields, phase.duration));
-    } else {
-      FD_ASSIGN_OR_RETURN(job_phase.schedule, workload::MakeArrivalSchedule(phase.arrival.kind, phase.arrival.fields,
-                                                                           phase.duration, seed + i, base));
-    }
+    FD_ASSIGN_OR_RETURN(workload::JobPhase job_phase,
+                        workload::MakeJobPhase(phase.name, phase.duration, phase.max_in_flight, phase.arrival.kind,
+                                               phase.arrival.fields, seed + i, base));
     load.phases.push_back(std::move(job_phase));
   }
   load.run_id = "fd-" + scenario_.metadata.name + "-" + std::to_string(WallMillis(real_.WallNow()));

@@ -26,11 +26,13 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "firedrill/core/clock.h"
@@ -51,6 +53,13 @@ struct JobPhase {
   Duration duration{0};
   std::optional<std::int64_t> max_in_flight;  // jobs in flight at most while it runs
 };
+
+// A phase from its arrival as a scenario gives it (`arrival_kind` and its
+// fields, as MakeArrivalSchedule takes them): closed-loop users for kind
+// closed, an arrival schedule otherwise. Errors name the phase.
+Result<JobPhase> MakeJobPhase(std::string name, Duration duration, std::optional<std::int64_t> max_in_flight,
+                              std::string_view arrival_kind, const nlohmann::json& arrival_fields, std::uint64_t seed,
+                              const std::filesystem::path& base_dir);
 
 struct JobLoadOptions {
   std::vector<JobPhase> phases;
