@@ -19,8 +19,11 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <thread>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 namespace firedrill::injectors {
 
@@ -86,6 +89,7 @@ struct Connection {
   std::uint32_t service_events = 0;
   bool client_watched = false;  // in the epoll set
   bool service_watched = false;
+  std::optional<Steady::time_point> due_at;  // when it next has bytes to release, if it waits for time
 };
 
 void CloseWithReset(int fd) {
@@ -156,6 +160,12 @@ struct TcpProxy::Loop {
   std::optional<NetworkFault> applied;
   std::uint64_t applied_generation = 0;
   std::unordered_map<std::uint64_t, std::unique_ptr<Connection>> connections;
+  // A wake-up pumps only the connections it concerns: those with socket
+  // events or a new fault (touched), and those whose delayed bytes fell due,
+  // so idle connections cost nothing.
+  std::vector<std::uint64_t> touched;
+  std::vector<std::uint64_t> pumping;  // this round's touched, its buffer kept
+  std::set<std::pair<Steady::time_point, std::uint64_t>> due;
   std::uint64_t next_id = 0;
   std::optional<Steady::time_point> listen_resumes;  // set while out of descriptors
 
@@ -221,6 +231,7 @@ struct TcpProxy::Loop {
       close(connection.client);
       close(connection.service);
     }
+    if (connection.due_at) due.erase({*connection.due_at, id});
     connections.erase(found);
     open.fetch_sub(1);
   }
@@ -256,6 +267,7 @@ struct TcpProxy::Loop {
       if (Decide(connection)) {
         Watch(connection, false);
         Watch(connection, true);
+        touched.push_back(id);  // blackholed bytes may go now, or a cap apply
       }
     }
   }
@@ -330,7 +342,10 @@ struct TcpProxy::Loop {
       Connection& added = *connection;
       connections.emplace(added.id, std::move(connection));
       open.fetch_add(1);
-      if (Decide(added)) Register(added);
+      if (Decide(added)) {
+        Register(added);
+        touched.push_back(added.id);
+      }
     }
   }
 
@@ -415,11 +430,13 @@ struct TcpProxy::Loop {
     return std::nullopt;
   }
 
-  // Moves what can move on one connection; false when it is finished.
-  bool Pump(Connection& connection, std::optional<Steady::time_point>* next) {
+  // Moves what can move on one connection and books when it is next due;
+  // false when it is finished.
+  bool Pump(Connection& connection) {
     bool ok = true;
+    std::optional<Steady::time_point> own;
     auto earliest = [&](std::optional<Steady::time_point> at) {
-      if (at && (!*next || *at < **next)) *next = at;
+      if (at && (!own || *at < *own)) own = at;
     };
     if (connection.connected) earliest(Deliver(connection, connection.service, connection.up, bytes_to_service, &ok));
     if (ok) earliest(Deliver(connection, connection.client, connection.down, bytes_to_client, &ok));
@@ -433,6 +450,11 @@ struct TcpProxy::Loop {
     }
     Watch(connection, false);
     Watch(connection, true);
+    if (own != connection.due_at) {
+      if (connection.due_at) due.erase({*connection.due_at, connection.id});
+      if (own) due.insert({*own, connection.id});
+      connection.due_at = own;
+    }
     return true;
   }
 
@@ -440,6 +462,7 @@ struct TcpProxy::Loop {
     const auto found = connections.find(tag >> 1);
     if (found == connections.end()) return;
     Connection& connection = *found->second;
+    touched.push_back(connection.id);
     const bool service_side = (tag & 1) != 0;
     if (service_side && !connection.connected) {
       int error = 0;
@@ -495,13 +518,22 @@ struct TcpProxy::Loop {
           OnEvent(tag, events[i].events);
         }
       }
-      std::vector<std::uint64_t> ids;
-      ids.reserve(connections.size());
-      for (const auto& [id, connection] : connections) ids.push_back(id);
-      for (const std::uint64_t id : ids) {
-        const auto found = connections.find(id);
-        if (found != connections.end()) Pump(*found->second, &next);
+      const Steady::time_point now = Steady::now();
+      while (!due.empty() && due.begin()->first <= now) {
+        const std::uint64_t id = due.begin()->second;
+        due.erase(due.begin());
+        connections.at(id)->due_at.reset();
+        touched.push_back(id);
       }
+      std::sort(touched.begin(), touched.end());
+      touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
+      pumping.swap(touched);
+      for (const std::uint64_t id : pumping) {
+        const auto found = connections.find(id);
+        if (found != connections.end()) Pump(*found->second);
+      }
+      pumping.clear();
+      if (!due.empty() && (!next || due.begin()->first < *next)) next = due.begin()->first;
       ResumeListening(&next);
       itimerspec timer{};
       if (next) {
