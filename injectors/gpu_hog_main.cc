@@ -35,6 +35,13 @@ int Answer(const std::string& line, int code) {
   return code;
 }
 
+// The answer for a status that stopped the hog. A device that is full is
+// "out of memory" first, on either backend: its owner reports it as such.
+std::string ErrorAnswer(const firedrill::Status& status, std::uint64_t bytes) {
+  if (status.code() != firedrill::StatusCode::kResourceExhausted) return "error: " + status.message();
+  return "error: out of memory: " + firedrill::FormatSize(bytes) + " asked while " + status.message();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -102,7 +109,7 @@ int main(int argc, char** argv) {
   if (device->backend == firedrill::gpu::Backend::kCuda) {
     bytes = static_cast<std::uint64_t>(static_cast<double>(device->total_memory) * share);
     auto taken = firedrill::gpu::MemoryHog::Take(firedrill::gpu::Backend::kCuda, bytes, clock);
-    if (!taken.ok()) return Answer("error: " + taken.status().message(), 1);
+    if (!taken.ok()) return Answer(ErrorAnswer(taken.status(), bytes), 1);
     hog = std::move(*taken);
   } else {
     auto total = firedrill::ParseSize(device_memory);
@@ -112,12 +119,7 @@ int main(int argc, char** argv) {
     if (!opened.ok()) return Answer("error: " + opened.status().message(), 1);
     record = std::move(*opened);
     bytes = static_cast<std::uint64_t>(static_cast<double>(*total) * share);
-    if (auto held = record->HoldWithin(bytes, *total); !held.ok()) {
-      const bool full = held.code() == firedrill::StatusCode::kResourceExhausted;
-      return Answer("error: " + (full ? "out of memory: " + firedrill::FormatSize(bytes) + " asked while " : std::string()) +
-                        held.message(),
-                    1);
-    }
+    if (auto held = record->HoldWithin(bytes, *total); !held.ok()) return Answer(ErrorAnswer(held, bytes), 1);
   }
   Answer("held " + std::to_string(bytes), 0);
   while (next_command() == 'R') {

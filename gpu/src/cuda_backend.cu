@@ -434,7 +434,7 @@ Status Allocate(std::size_t bytes, void** pointer) {
   if (err == cudaErrorMemoryAllocation) {
     cudaGetLastError();  // clear the sticky-free error so later calls work
     return FD_STATUS(StatusCode::kResourceExhausted,
-                     "out of GPU memory: cudaMalloc of " + std::to_string(bytes) + " bytes failed");
+                     "cudaMalloc of " + std::to_string(bytes) + " bytes found too little free GPU memory");
   }
   FD_CUDA_CALL(err);
   return Status::Ok();

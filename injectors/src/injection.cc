@@ -870,9 +870,11 @@ Result<std::unique_ptr<Injection>> GpuMemoryHogInjection(const nlohmann::json& f
   const char go = 'G';
   const std::string answer = send(control[0], &go, 1, MSG_NOSIGNAL) == 1 ? read_answer() : "";
   if (answer.rfind("held ", 0) != 0) {
-    const std::string why = answer.empty() ? "its process gave no answer within a minute" : answer;
+    const std::string why = answer.empty()                     ? "its process gave no answer within a minute"
+                            : answer.rfind("error: ", 0) == 0 ? answer.substr(7)
+                                                              : answer;
     (void)context.journal->End(id, "failed: " + why, WallMillis(*context.clock));
-    const bool exhausted = answer.find("out of memory") != std::string::npos;
+    const bool exhausted = why.rfind("out of memory: ", 0) == 0;
     return fail(exhausted ? StatusCode::kResourceExhausted : StatusCode::kUnavailable, why);
   }
   close(answers[0]);
