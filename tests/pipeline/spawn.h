@@ -15,6 +15,14 @@
 
 namespace firedrill::testing {
 
+// A program beside the running test (in a device bundle every program sits
+// in one bin/), else where the build put it.
+inline std::string BuiltProgram(const std::string& name, const std::string& built_path) {
+  std::error_code error;
+  const std::filesystem::path beside = std::filesystem::read_symlink("/proc/self/exe", error).parent_path() / name;
+  return !error && std::filesystem::exists(beside) ? beside.string() : built_path;
+}
+
 struct SpawnedPipeline {
   pid_t pid = -1;
   nlohmann::json ports;  // {"http", "gpu_exporter", "grpc", "pid"}; discarded when it did not start
@@ -40,7 +48,7 @@ inline SpawnedPipeline SpawnPipeline(const std::string& directory, std::vector<s
     std::vector<char*> argv;
     for (std::string& flag : flags) argv.push_back(flag.data());
     argv.push_back(nullptr);
-    execv(HSOF_PIPELINE_BINARY, argv.data());
+    execv(BuiltProgram("hsof-pipeline", HSOF_PIPELINE_BINARY).c_str(), argv.data());
     _exit(127);
   }
   close(fds[1]);
