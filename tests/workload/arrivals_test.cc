@@ -375,11 +375,11 @@ TEST_F(TraceTest, ReplaysRowsWithTheirJobs) {
   EXPECT_EQ(schedule.shape(), nullptr);
   EXPECT_DOUBLE_EQ(schedule.expected_sends(), 5);
   const std::vector<std::pair<Duration, JobShape>> expected = {
-      {0s, {1000, 100, 10, 0.1, JobMode::kFast, "", 0}},
-      {1500ms, {2000, 200, 20, 0.1, JobMode::kBalanced, "", 0}},
-      {1500ms, {3000, 300, 30, 0.1, JobMode::kAccurate, "", 0}},
-      {2min, {4000, 400, 40, 0.1, JobMode::kFast, "", 0}},
-      {130s, {5000, 500, 50, 0.1, JobMode::kFast, "", 0}},
+      {0s, {1000, 100, 10, 20, 0.1, JobMode::kFast, "", 0}},
+      {1500ms, {2000, 200, 20, 20, 0.1, JobMode::kBalanced, "", 0}},
+      {1500ms, {3000, 300, 30, 20, 0.1, JobMode::kAccurate, "", 0}},
+      {2min, {4000, 400, 40, 20, 0.1, JobMode::kFast, "", 0}},
+      {130s, {5000, 500, 50, 20, 0.1, JobMode::kFast, "", 0}},
   };
   for (const auto& [offset, shape] : expected) {
     EXPECT_EQ(schedule.Next(), offset);
@@ -401,7 +401,7 @@ TEST_F(TraceTest, ColumnsMayComeInAnyOrder) {
   ASSERT_TRUE(rows.ok()) << rows.status();
   ASSERT_EQ(rows->size(), 1u);
   EXPECT_EQ((*rows)[0].offset, 250ms);
-  EXPECT_EQ((*rows)[0].shape, (JobShape{300, 30, 3, 0.1, JobMode::kAccurate, "", 0}));
+  EXPECT_EQ((*rows)[0].shape, (JobShape{300, 30, 3, 20, 0.1, JobMode::kAccurate, "", 0}));
 }
 
 TEST_F(TraceTest, BadFilesGetFileLineColumnMessages) {

@@ -763,7 +763,7 @@ TEST(HttpJobClient, JobRequestBodyFollowsTheApi) {
   JobSubmission job = SmallJob("body-1", 9);
   EXPECT_EQ(json::parse(JobRequestBody(job)),
             json::parse(R"({"idempotency_key":"body-1","mode":"fast","dataset":
-              {"samples":200,"features":40,"informative":4,"noise":0.1,"seed":9}})"));
+              {"samples":200,"features":40,"informative":4,"decoys":20,"noise":0.1,"seed":9}})"));
   job.shape.dataset = "sales/2026-11.csv";
   EXPECT_EQ(json::parse(JobRequestBody(job))["dataset"],
             json::parse(R"({"csv":"sales/2026-11.csv"})"));

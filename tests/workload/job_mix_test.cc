@@ -43,14 +43,14 @@ TEST(JobMixTest, ReadsTheEnginesFields) {
   ASSERT_TRUE(kind.ok()) << kind.status();
   EXPECT_EQ(kind->weight, 3);
   EXPECT_EQ(kind->sizes, SizeDistribution::kPareto);
-  EXPECT_EQ(kind->shape, (JobShape{5000, 2000, 20, 0.5, JobMode::kFast, "sales.csv", 0}));
+  EXPECT_EQ(kind->shape, (JobShape{5000, 2000, 20, 20, 0.5, JobMode::kFast, "sales.csv", 0}));
 
   // Absent fields are the pipeline's defaults; JSON numbers work too.
   const Result<JobKind> defaults = ParseJobKind({{"features", 8}});
   ASSERT_TRUE(defaults.ok()) << defaults.status();
   EXPECT_EQ(defaults->weight, 1);
   EXPECT_EQ(defaults->sizes, SizeDistribution::kFixed);
-  EXPECT_EQ(defaults->shape, (JobShape{10'000, 8, 8, 0.1, JobMode::kBalanced, "", 0}));
+  EXPECT_EQ(defaults->shape, (JobShape{10'000, 8, 8, 0, 0.1, JobMode::kBalanced, "", 0}));
 
   EXPECT_EQ(ParseJobKind({{"mode", "slow"}}).status().message(),
             "field 'mode': expected fast, balanced or accurate, got \"slow\"");
@@ -156,9 +156,35 @@ TEST(JobMixTest, DrawsAreClampedToTheFormatsBounds) {
     EXPECT_LE(shape.informative, shape.features);
     EXPECT_EQ(shape.informative,
               std::min(mix.kinds()[shape.kind].shape.informative, shape.features));
+    EXPECT_EQ(shape.decoys, std::min(mix.kinds()[shape.kind].shape.decoys, shape.features - shape.informative));
     narrowed = narrowed || shape.informative < mix.kinds()[shape.kind].shape.informative;
   }
   EXPECT_TRUE(narrowed) << "some pareto draws have fewer than 25 features";
+}
+
+// HSOF refuses informative + decoys > features: a narrow dataset plants
+// fewer decoys, then fewer informative features, whatever the mix asked.
+TEST(JobMixTest, ANarrowDatasetPlantsFewerDecoysFirst) {
+  JobShape wide;
+  wide.features = 100;
+  wide.informative = 10;
+  wide.decoys = 30;
+  FitToFeatures(wide);
+  EXPECT_EQ(wide.decoys, 30) << "nothing to cut";
+  JobShape narrow = wide;
+  narrow.features = 25;
+  FitToFeatures(narrow);
+  EXPECT_EQ(narrow.informative, 10);
+  EXPECT_EQ(narrow.decoys, 15);
+  JobShape tiny = wide;
+  tiny.features = 4;
+  FitToFeatures(tiny);
+  EXPECT_EQ(tiny.informative, 4);
+  EXPECT_EQ(tiny.decoys, 0);
+  JobMix mix = MixOf({{{"features", "30"}, {"informative", "10"}}, {{"features", "500"}, {"decoys", "7"}}}, Seed(5));
+  EXPECT_EQ(mix.kinds()[0].shape.decoys, 20) << "the default fits in 30";
+  EXPECT_EQ(mix.kinds()[1].shape.decoys, 7);
+  EXPECT_EQ(MixOf({{{"features", "25"}, {"informative", "10"}}}, Seed(5)).kinds()[0].shape.decoys, 15);
 }
 
 TEST(JobMixTest, DeterministicForASeed) {

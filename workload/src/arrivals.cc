@@ -368,6 +368,7 @@ class TraceParser {
                    "informative: " + std::to_string(row.shape.informative) +
                        " is more than features (" + std::to_string(row.shape.features) + ")");
     }
+    FitToFeatures(row.shape);  // the trace has no decoys column: the default, narrowed to fit
     const CsvField& mode = field(kMode);
     Result<JobMode> parsed_mode = ParseJobMode(mode.text);
     if (!parsed_mode.ok()) {

@@ -43,6 +43,8 @@ SchemaPtr JobShapeSchema() {
        Optional("samples", Integer("rows in the synthetic dataset", 1, 100'000'000)),
        Optional("features", Integer("columns in the synthetic dataset", 1, 10'000'000)),
        Optional("informative", Integer("planted informative features", 0, 100'000)),
+       Optional("decoys", Integer("noisy copies of planted features (default 20, fewer where features are too few)", 0,
+                                  10'000'000)),
        Optional("noise", Number("noise level on the target", 0, 100)),
        Optional("sizeDistribution",
                 Enum({"fixed", "lognormal", "pareto"}, "how samples and features vary around the given values")),

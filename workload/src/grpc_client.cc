@@ -171,6 +171,7 @@ class GrpcJobClient final : public JobClient {
     dataset.set_samples(static_cast<std::uint64_t>(submission.shape.samples));
     dataset.set_features(static_cast<std::uint64_t>(submission.shape.features));
     dataset.set_informative(static_cast<std::uint64_t>(submission.shape.informative));
+    dataset.set_decoys(static_cast<std::uint64_t>(submission.shape.decoys));
     dataset.set_noise(submission.shape.noise);
     dataset.set_seed(submission.dataset_seed);
     Enqueue(std::move(job));

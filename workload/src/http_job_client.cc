@@ -485,6 +485,7 @@ std::string JobRequestBody(const JobSubmission& job) {
     dataset = {{"samples", job.shape.samples},
                {"features", job.shape.features},
                {"informative", job.shape.informative},
+               {"decoys", job.shape.decoys},
                {"noise", job.shape.noise},
                {"seed", job.dataset_seed}};
   }

@@ -77,6 +77,8 @@ Result<JobKind> ParseJobKind(const nlohmann::json& fields) {
       FD_ASSIGN_OR_RETURN(shape.features, IntegerField(value, key, 1, kMaxFeatures));
     } else if (key == "informative") {
       FD_ASSIGN_OR_RETURN(shape.informative, IntegerField(value, key, 0, kMaxInformative));
+    } else if (key == "decoys") {
+      FD_ASSIGN_OR_RETURN(shape.decoys, IntegerField(value, key, 0, kMaxFeatures));
     } else if (key == "noise") {
       FD_ASSIGN_OR_RETURN(shape.noise, NumberField(value, key));
       if (shape.noise < 0) return Bad("field 'noise': must not be negative");
@@ -103,9 +105,13 @@ Result<JobKind> ParseJobKind(const nlohmann::json& fields) {
     }
     // Other keys (a stray `kind`) were the validator's to refuse.
   }
-  // The defaults plant 20 informative features; a narrow dataset gets fewer.
-  shape.informative = std::min(shape.informative, shape.features);
+  FitToFeatures(shape);
   return kind;
+}
+
+void FitToFeatures(JobShape& shape) {
+  shape.informative = std::min(shape.informative, shape.features);
+  shape.decoys = std::clamp<std::int64_t>(shape.decoys, 0, shape.features - shape.informative);
 }
 
 JobMix::JobMix(std::vector<JobKind> kinds, std::vector<double> cumulative, std::uint64_t seed)
@@ -126,8 +132,8 @@ Result<JobMix> JobMix::Make(std::vector<JobKind> kinds, std::uint64_t seed) {
     shape.kind = i;
     shape.samples = std::clamp<std::int64_t>(shape.samples, 1, kMaxSamples);
     shape.features = std::clamp<std::int64_t>(shape.features, 1, kMaxFeatures);
-    shape.informative =
-        std::clamp<std::int64_t>(shape.informative, 0, std::min(kMaxInformative, shape.features));
+    shape.informative = std::clamp<std::int64_t>(shape.informative, 0, kMaxInformative);
+    FitToFeatures(shape);
     total += weight;
     cumulative.push_back(total);
   }
@@ -177,7 +183,7 @@ JobShape JobMix::Next() {
   JobShape shape = kind.shape;
   shape.samples = Draw(kind.shape.samples, kind.sizes, 1, kMaxSamples);
   shape.features = Draw(kind.shape.features, kind.sizes, 1, kMaxFeatures);
-  shape.informative = std::min(kind.shape.informative, shape.features);
+  FitToFeatures(shape);
   return shape;
 }
 

@@ -37,6 +37,9 @@ struct JobShape {
   std::int64_t samples = 10'000;
   std::int64_t features = 1'000;
   std::int64_t informative = 20;  // always <= features
+  // Noisy copies of informative features (redundant, to be pruned); always
+  // <= features - informative, which HSOF requires (see FitToFeatures).
+  std::int64_t decoys = 20;
   double noise = 0.1;
   JobMode mode = JobMode::kBalanced;
   std::string dataset;   // a CSV in the pipeline's dataset folder; empty: synthetic
@@ -44,6 +47,11 @@ struct JobShape {
 
   bool operator==(const JobShape&) const = default;
 };
+
+// A narrow dataset plants fewer: informative <= features, then decoys <=
+// features - informative. Without it a job of 30 features would ask for the
+// default 20 + 20 and be refused by the pipeline.
+void FitToFeatures(JobShape& shape);
 
 // One entry of workload.mix.
 struct JobKind {
