@@ -97,12 +97,14 @@ Result<JobRequest> FromProto(const pb::SubmitJobRequest& request) {
   if (d.has_decoys()) dataset["decoys"] = d.decoys();
   if (d.has_noise()) dataset["noise"] = d.noise();
   if (d.has_seed()) dataset["seed"] = d.seed();
-  // A key that is not valid UTF-8 cannot become JSON; say so rather than throw.
+  if (d.has_csv()) dataset["csv"] = d.csv();
+  if (d.has_target()) dataset["target"] = d.target();
+  // Text that is not valid UTF-8 cannot become JSON; say so rather than throw.
   std::string text;
   try {
     text = body.dump();
   } catch (const nlohmann::json::exception&) {
-    return FD_STATUS(StatusCode::kInvalidArgument, "field 'idempotency_key': not valid UTF-8");
+    return FD_STATUS(StatusCode::kInvalidArgument, "field 'idempotency_key' or 'dataset': not valid UTF-8");
   }
   return ParseJobRequest(text);
 }

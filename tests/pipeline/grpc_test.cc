@@ -111,6 +111,14 @@ TEST_F(GrpcTest, BadRequestsAreInvalidArgumentOrNotFound) {
   EXPECT_EQ(pipeline_->SubmitJob(&mode_context, unknown_mode, &response).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
 
+  // A CSV dataset takes its path and target only, as over HTTP.
+  pb::SubmitJobRequest mixed = SmallJob("g-4");
+  mixed.mutable_dataset()->set_csv("sales.csv");
+  grpc::ClientContext mixed_context;
+  const grpc::Status mixed_status = pipeline_->SubmitJob(&mixed_context, mixed, &response);
+  EXPECT_EQ(mixed_status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(mixed_status.error_message().find("not allowed with csv"), std::string::npos) << mixed_status.error_message();
+
   grpc::ClientContext get_context;
   pb::GetJobRequest get;
   get.set_id(12345);

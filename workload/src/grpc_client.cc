@@ -162,18 +162,18 @@ class GrpcJobClient final : public JobClient {
     pb::SubmitJobRequest& request = job->request;
     request.set_idempotency_key(submission.idempotency_key);
     request.set_mode(ModeOf(submission.shape.mode));
-    if (!submission.shape.dataset.empty()) {
-      job->refusal = "INVALID_ARGUMENT: field 'dataset': CSV datasets ('" +
-                     submission.shape.dataset + "') are not in the gRPC API; use HTTP";
-    }
     pb::Dataset& dataset = *request.mutable_dataset();
-    // Negative sizes go through as huge numbers, so the server names the field.
-    dataset.set_samples(static_cast<std::uint64_t>(submission.shape.samples));
-    dataset.set_features(static_cast<std::uint64_t>(submission.shape.features));
-    dataset.set_informative(static_cast<std::uint64_t>(submission.shape.informative));
-    dataset.set_decoys(static_cast<std::uint64_t>(submission.shape.decoys));
-    dataset.set_noise(submission.shape.noise);
-    dataset.set_seed(submission.dataset_seed);
+    if (!submission.shape.dataset.empty()) {
+      dataset.set_csv(submission.shape.dataset);
+    } else {
+      // Negative sizes go through as huge numbers, so the server names the field.
+      dataset.set_samples(static_cast<std::uint64_t>(submission.shape.samples));
+      dataset.set_features(static_cast<std::uint64_t>(submission.shape.features));
+      dataset.set_informative(static_cast<std::uint64_t>(submission.shape.informative));
+      dataset.set_decoys(static_cast<std::uint64_t>(submission.shape.decoys));
+      dataset.set_noise(submission.shape.noise);
+      dataset.set_seed(submission.dataset_seed);
+    }
     Enqueue(std::move(job));
   }
 
