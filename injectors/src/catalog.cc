@@ -29,7 +29,10 @@ std::vector<InjectorInfo> BuildCatalog() {
        {Fidelity::kSimulatedDevice, Fidelity::kTelemetryOverlay},
        {Required("temperature", Number("temperature to reach, in °C", 20, 110)),
         Optional("rampTime", DurationValue("how long the rise takes")),
-        Optional("slowdown", RatioValue("throughput lost while hot (real contention)"))}},
+        Optional("slowdown", RatioValue("throughput the pipeline's device loses while hot (its throttle)")),
+        Optional("contention",
+                 RatioValue("a compute burn beside the pipeline on this share of the device, the real contention of a "
+                            "hot card (default: 50% on a GPU, none on the simulated device)"))}},
       {"stage-stall", "hangs or slows a pipeline stage",
        {TargetKind::kEmbeddedPipeline},
        {Fidelity::kInProcessHook},

@@ -118,11 +118,13 @@ int SignalNumber(const std::string& name) {
 }
 
 // Says what would happen, and does nothing (limits.dry_run).
+constexpr std::string_view kDryRunPrefix = "dry run: would ";
+
 class DryRun final : public Injection {
  public:
   DryRun(std::string id, std::string kind, std::string what)
       : Injection(std::move(id), std::move(kind)), what_(std::move(what)) {}
-  std::string Describe() const override { return "dry run: would " + what_; }
+  std::string Describe() const override { return std::string(kDryRunPrefix) + what_; }
   Status Renew() override { return Status(); }
   Status Stop() override { return Status(); }
   InjectionState State() const override { return {InjectionState::kDryRun, "nothing was done"}; }
@@ -1009,6 +1011,78 @@ Result<std::unique_ptr<Injection>> GpuComputeBurnInjection(const nlohmann::json&
   return std::unique_ptr<Injection>(new GpuComputeBurn(id, what, std::move(burns), context));
 }
 
+// thermal: the pipeline's own fault (its simulated die heats and throttles;
+// on a real card, the telemetry overlay) and, on a GPU, real contention
+// beside it: a compute burn on `contention` of the SMs, so jobs really slow
+// as on a hot, throttled card. One fault to the drill; two journal rows.
+class ThermalInjection final : public Injection {
+ public:
+  ThermalInjection(std::unique_ptr<Injection> pipeline, std::unique_ptr<Injection> burn)
+      : Injection(pipeline->id(), "thermal"), pipeline_(std::move(pipeline)), burn_(std::move(burn)) {}
+
+  std::string Describe() const override {
+    return pipeline_->Describe() + (burn_ ? "; real contention beside it: " + burn_->Describe() : "");
+  }
+  Status Renew() override {
+    const Status pipeline = pipeline_->Renew();
+    const Status burn = burn_ ? burn_->Renew() : Status();
+    return pipeline.ok() ? burn : pipeline;
+  }
+  Status Stop() override {
+    const Status burn = burn_ ? burn_->Stop() : Status();
+    const Status pipeline = pipeline_->Stop();
+    return pipeline.ok() ? burn : pipeline;
+  }
+  // The pipeline's fault is the one the drill watches; a burn that lapsed
+  // alone ends the whole fault, as its lease is the same.
+  InjectionState State() const override {
+    const InjectionState pipeline = pipeline_->State();
+    if (!pipeline.active() || !burn_) return pipeline;
+    const InjectionState burn = burn_->State();
+    return burn.active() ? pipeline : burn;
+  }
+
+ private:
+  std::unique_ptr<Injection> pipeline_;
+  std::unique_ptr<Injection> burn_;
+};
+
+Result<std::unique_ptr<Injection>> ThermalFault(const nlohmann::json& fields, InjectionContext& context) {
+  // On a GPU the overlay alone would slow nothing: contention defaults to
+  // half the SMs there. The simulated device throttles by itself.
+  double contention = 0;
+  if (fields.contains("contention")) {
+    Result<double> given = ParseRatio(Text(fields, "contention"));
+    if (!given.ok()) return Invalid("thermal", "contention: " + given.status().message());
+    contention = *given;
+  } else {
+    gpu::BackendChoice choice = gpu::BackendChoice::kAuto;
+    if (gpu::ParseBackendChoice(context.gpu.backend, &choice)) {
+      const Result<gpu::DeviceInfo> device = gpu::ProbeDevice(choice);
+      if (device.ok() && device->backend == gpu::Backend::kCuda) contention = 0.5;
+    }
+  }
+  nlohmann::json in_pipeline = fields;
+  in_pipeline.erase("contention");
+  FD_ASSIGN_OR_RETURN(std::unique_ptr<Injection> pipeline, StartPipelineFault("thermal", in_pipeline, context));
+  std::unique_ptr<Injection> burn;
+  if (contention > 0) {
+    Result<std::unique_ptr<Injection>> started =
+        GpuComputeBurnInjection({{"intensity", FormatRatio(contention)}, {"mode", "compute"}}, context);
+    if (!started.ok()) {
+      (void)pipeline->Stop();
+      return started.status();
+    }
+    burn = std::move(*started);
+  }
+  if (context.limits.dry_run) {
+    const auto would = [](const Injection& part) { return part.Describe().substr(kDryRunPrefix.size()); };
+    return std::unique_ptr<Injection>(
+        new DryRun("dry-run", "thermal", would(*pipeline) + (burn ? "; and " + would(*burn) : "")));
+  }
+  return std::unique_ptr<Injection>(new ThermalInjection(std::move(pipeline), std::move(burn)));
+}
+
 // The registry: each runnable kind and the factory that starts it.
 using Factory = Result<std::unique_ptr<Injection>> (*)(const std::string& kind, const nlohmann::json& fields,
                                                        InjectionContext& context);
@@ -1029,11 +1103,12 @@ const std::map<std::string, Factory>& Factories() {
         {"network", IgnoringKind<NetworkFaultInjection>},
         {"gpu-memory-hog", IgnoringKind<GpuMemoryHogInjection>},
         {"gpu-compute-burn", IgnoringKind<GpuComputeBurnInjection>},
+        {"thermal", IgnoringKind<ThermalFault>},
     };
     // The faults hsof-pipeline runs itself, through its Faults service.
     for (const char* kind : {"stage-stall", "error-injection", "inference-delay", "metamodel-corruption",
                              "exporter-down", "database-unavailable", "backup-target-failure",
-                             "backup-scheduler-stop", "config-fault", "gpu-memory-leak", "feeder-stall", "thermal"}) {
+                             "backup-scheduler-stop", "config-fault", "gpu-memory-leak", "feeder-stall"}) {
       all.emplace(kind, StartPipelineFault);
     }
     return all;

@@ -189,7 +189,8 @@ TEST_F(GpuInjectionTest, ThermalOverlaysTheExporterAndLeavesTheCardAlone) {
   ASSERT_TRUE(nvml.ok()) << nvml.status();
   const double die = (*nvml)->Read()->temperature_c.value;
   ASSERT_LT(die, 85) << "the card is already hot: not a fair test";
-  auto thermal = StartInjection("thermal", {{"temperature", "95"}}, context_);
+  // No contention here: a burn would heat the die for real.
+  auto thermal = StartInjection("thermal", {{"temperature", "95"}, {"contention", "0%"}}, context_);
   ASSERT_TRUE(thermal.ok()) << thermal.status();
   const double overlaid = WaitFor([&] { return Exporter("hsof_gpu_temperature_celsius"); }, [](double c) { return c >= 94; });
   EXPECT_GE(overlaid, 94) << "the exporter does not show the overlay";
@@ -199,6 +200,26 @@ TEST_F(GpuInjectionTest, ThermalOverlaysTheExporterAndLeavesTheCardAlone) {
   EXPECT_LT(after, 85) << "the overlay outlived the fault";
   EXPECT_NEAR(after, (*nvml)->Read()->temperature_c.value, 5) << "the exporter reads NVML again";
   std::printf("die %.0f C; the exporter showed %.0f C under the fault and %.0f C after\n", die, overlaid, after);
+}
+
+// On a card, thermal brings real contention by default: a burn on half the
+// SMs beside the pipeline, so a kernel's FMA rate falls while it is hot.
+TEST_F(GpuInjectionTest, ThermalOnACardSlowsKernelsForReal) {
+  const auto rate = [&] {
+    const auto burn = gpu::ComputeBurn(device_, clock_, 500ms, 1.0);
+    EXPECT_TRUE(burn.ok()) << burn.status();
+    return burn.ok() ? burn->Rate() : 0.0;
+  };
+  const double cool = rate();
+  auto thermal = StartInjection("thermal", {{"temperature", "92"}}, context_);
+  ASSERT_TRUE(thermal.ok()) << thermal.status();
+  EXPECT_NE((*thermal)->Describe().find("real contention beside it: gpu-compute-burn"), std::string::npos)
+      << (*thermal)->Describe();
+  const double hot = rate();
+  ASSERT_TRUE((*thermal)->Stop().ok());
+  std::printf("FP32 FMA: %.1f TFLOP/s cool, %.1f under the thermal fault\n", cool / 1e12, hot / 1e12);
+  EXPECT_LT(hot, 0.85 * cool) << "the thermal fault slowed nothing on the card";
+  EXPECT_TRUE(journal_->OpenFaults()->empty());
 }
 
 }  // namespace

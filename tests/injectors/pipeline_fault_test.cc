@@ -3,7 +3,9 @@
 // report), stopped, and seen gone.
 #include <gtest/gtest.h>
 
+#include <ctime>
 #include <filesystem>
+#include <set>
 #include <thread>
 #include <nlohmann/json.hpp>
 
@@ -237,6 +239,60 @@ TEST_F(PipelineFaultTest, EveryPipelineFaultStartsAndStopsThroughTheInjector) {
     EXPECT_FALSE(active(kind)) << kind << " is still in force after stop";
   }
   EXPECT_TRUE(journal_->OpenFaults()->empty());
+}
+
+// thermal with `contention`: the pipeline's fault and a real burn beside it,
+// one fault to the drill and two journal rows, both ended by one Stop. On
+// the CPU twins there is no contention unless asked for.
+TEST_F(PipelineFaultTest, ThermalWithContentionBurnsBesideThePipeline) {
+  context_.gpu.backend = "cpu";
+  const auto hot_in_pipeline = [&] {
+    const std::string metrics = HttpCall("GET", pipeline_->http() + "/metrics").body;
+    return metrics.find("hsof_faults_active{kind=\"thermal\"} 1") != std::string::npos ||
+           metrics.find("hsof_faults_active{kind=\"telemetry-overlay\"} 1") != std::string::npos;
+  };
+  const auto open_kinds = [&] {
+    std::multiset<std::string> kinds;
+    const auto open = journal_->OpenFaults();
+    for (const FaultRecord& row : *open) kinds.insert(row.kind);
+    return kinds;
+  };
+  auto plain = StartInjection("thermal", {{"temperature", "95"}}, context_);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(open_kinds(), std::multiset<std::string>{"thermal"});
+  ASSERT_TRUE((*plain)->Stop().ok());
+
+  const std::clock_t cpu_before = std::clock();
+  auto hot = StartInjection("thermal", {{"temperature", "95"}, {"contention", "50%"}}, context_);
+  ASSERT_TRUE(hot.ok()) << hot.status();
+  EXPECT_NE((*hot)->Describe().find("; real contention beside it: gpu-compute-burn: compute burn at 50%"), std::string::npos)
+      << (*hot)->Describe();
+  EXPECT_EQ((*hot)->kind(), "thermal");
+  EXPECT_EQ(open_kinds(), (std::multiset<std::string>{"gpu-compute-burn", "thermal"}));
+  EXPECT_TRUE(hot_in_pipeline());
+  EXPECT_TRUE((*hot)->State().active());
+  // Real work beside the pipeline: wait (bounded) for a tenth of a CPU second.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (double(std::clock() - cpu_before) / CLOCKS_PER_SEC < 0.1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_GE(double(std::clock() - cpu_before) / CLOCKS_PER_SEC, 0.1);
+  ASSERT_TRUE((*hot)->Renew().ok());
+  ASSERT_TRUE((*hot)->Stop().ok());
+  EXPECT_FALSE(hot_in_pipeline());
+  EXPECT_EQ((*hot)->State().phase, InjectionState::kStopped);
+  EXPECT_TRUE(journal_->OpenFaults()->empty());
+
+  context_.limits.dry_run = true;
+  auto planned = StartInjection("thermal", {{"temperature", "95"}, {"contention", "20%"}}, context_);
+  ASSERT_TRUE(planned.ok()) << planned.status();
+  EXPECT_EQ((*planned)->Describe().rfind("dry run: would thermal through the pipeline's Faults service", 0), 0u)
+      << (*planned)->Describe();
+  EXPECT_NE((*planned)->Describe().find("; and gpu-compute-burn: compute burn at 20%"), std::string::npos)
+      << (*planned)->Describe();
+  EXPECT_TRUE(journal_->OpenFaults()->empty());
+  EXPECT_EQ(StartInjection("thermal", {{"temperature", "95"}, {"contention", "lots"}}, context_).status().code(),
+            StatusCode::kInvalidArgument);
 }
 
 TEST_F(PipelineFaultTest, BadParametersAndWrongTokensAreRefused) {
