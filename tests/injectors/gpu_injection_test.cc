@@ -124,6 +124,9 @@ TEST_F(GpuInjectionTest, MemoryHogEndsWhenFiredrillIsKilled) {
   const pid_t owner = fork();
   if (owner == 0) {
     // The child stands for Firedrill: its own journal connection, its hog.
+    // It never outlives the test by long, whatever happens to the parent.
+    alarm(120);
+    close(ready[0]);
     auto journal = Journal::Open(journal_path_);
     InjectionContext context = context_;
     context.journal = journal.ok() ? journal->get() : nullptr;
@@ -131,12 +134,23 @@ TEST_F(GpuInjectionTest, MemoryHogEndsWhenFiredrillIsKilled) {
                             : Result<std::unique_ptr<Injection>>(journal.status());
     const char said = hog.ok() ? 'y' : 'n';
     (void)!write(ready[1], &said, 1);
+    if (!hog.ok()) _exit(1);
     for (;;) pause();
   }
+  close(ready[1]);  // a child that dies before answering gives end of file
+  // Every way out of this test kills the child.
+  struct Reaper {
+    pid_t pid;
+    ~Reaper() {
+      if (pid <= 0) return;
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+  } reaper{owner};
   char said = 0;
-  ASSERT_EQ(read(ready[0], &said, 1), 1);
+  const ssize_t got = read(ready[0], &said, 1);
   close(ready[0]);
-  close(ready[1]);
+  ASSERT_EQ(got, 1) << "the child died before it answered";
   ASSERT_EQ(said, 'y') << "the hog did not start in the child";
   const double during = WaitFor([&] { return MemoryInUse(); }, [&](double used) { return used >= before + 0.85 * Total(); });
   EXPECT_GE(during, before + 0.85 * Total());
@@ -145,6 +159,7 @@ TEST_F(GpuInjectionTest, MemoryHogEndsWhenFiredrillIsKilled) {
   const pid_t helper = (*open)[0].undo["pid"].get<pid_t>();
   kill(owner, SIGKILL);
   waitpid(owner, nullptr, 0);
+  reaper.pid = -1;
   const auto killed = std::chrono::steady_clock::now();
   WaitFor([&] { return ProcessState(helper) == '?' ? 1.0 : 0.0; }, [](double gone) { return gone > 0; });
   EXPECT_EQ(ProcessState(helper), '?') << "the helper outlived its owner";
