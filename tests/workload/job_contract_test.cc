@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 
 #include "firedrill/pipeline/job.h"
@@ -14,15 +15,17 @@ namespace firedrill::workload {
 namespace {
 
 TEST(JobContractTest, EveryDrawnJobIsOneThePipelineAccepts) {
-  const std::uint64_t seed = std::random_device{}();
-  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  const char* fixed = std::getenv("FIREDRILL_SEED");
+  const std::uint64_t seed = fixed != nullptr ? std::stoull(fixed) : std::random_device{}();
+  std::printf("seed %llu (FIREDRILL_SEED to repeat)\n", static_cast<unsigned long long>(seed));
   // Features drawn around 30 often fall below informative + the default 20
   // decoys; the pipeline refused those jobs before decoys were fitted.
   auto mix = JobMix::FromJson({{{"samples", "2000"}, {"features", "30"}, {"informative", "12"}, {"sizeDistribution", "lognormal"}},
                                {{"samples", "500"}, {"features", "8"}, {"decoys", "5"}, {"mode", "fast"}}},
                               seed);
   ASSERT_TRUE(mix.ok()) << mix.status();
-  int narrowed = 0;
+  int narrowed = 0;  // drawn narrower than 12 + 20, so fewer decoys
+  int full = 0;      // wide enough for all 20
   for (int i = 0; i < 2000; ++i) {
     JobSubmission job;
     job.idempotency_key = "k-" + std::to_string(i);
@@ -34,9 +37,14 @@ TEST(JobContractTest, EveryDrawnJobIsOneThePipelineAccepts) {
     EXPECT_EQ(parsed->dataset.features, static_cast<std::uint64_t>(job.shape.features));
     EXPECT_EQ(parsed->dataset.informative, static_cast<std::uint64_t>(job.shape.informative));
     EXPECT_EQ(parsed->dataset.decoys, static_cast<std::uint64_t>(job.shape.decoys));
-    narrowed += job.shape.decoys < 20 ? 1 : 0;
+    if (job.shape.kind == 0) {
+      EXPECT_EQ(job.shape.decoys, std::min<std::int64_t>(20, job.shape.features - job.shape.informative));
+      narrowed += job.shape.features < 32 ? 1 : 0;
+      full += job.shape.decoys == 20 ? 1 : 0;
+    }
   }
   EXPECT_GT(narrowed, 100) << "the mix should have drawn many narrow datasets";
+  EXPECT_GT(full, 100) << "and many wide enough for every decoy asked";
 }
 
 }  // namespace

@@ -50,7 +50,7 @@ TEST(JobMixTest, ReadsTheEnginesFields) {
   ASSERT_TRUE(defaults.ok()) << defaults.status();
   EXPECT_EQ(defaults->weight, 1);
   EXPECT_EQ(defaults->sizes, SizeDistribution::kFixed);
-  EXPECT_EQ(defaults->shape, (JobShape{10'000, 8, 8, 0, 0.1, JobMode::kBalanced, "", 0}));
+  EXPECT_EQ(defaults->shape, (JobShape{10'000, 8, 20, 20, 0.1, JobMode::kBalanced, "", 0}));
 
   EXPECT_EQ(ParseJobKind({{"mode", "slow"}}).status().message(),
             "field 'mode': expected fast, balanced or accurate, got \"slow\"");
@@ -156,7 +156,8 @@ TEST(JobMixTest, DrawsAreClampedToTheFormatsBounds) {
     EXPECT_LE(shape.informative, shape.features);
     EXPECT_EQ(shape.informative,
               std::min(mix.kinds()[shape.kind].shape.informative, shape.features));
-    EXPECT_EQ(shape.decoys, std::min(mix.kinds()[shape.kind].shape.decoys, shape.features - shape.informative));
+    EXPECT_EQ(shape.decoys, std::min(mix.kinds()[shape.kind].shape.decoys, shape.features - shape.informative))
+        << "each draw fits what the entry asked to its own width";
     narrowed = narrowed || shape.informative < mix.kinds()[shape.kind].shape.informative;
   }
   EXPECT_TRUE(narrowed) << "some pareto draws have fewer than 25 features";
@@ -181,10 +182,12 @@ TEST(JobMixTest, ANarrowDatasetPlantsFewerDecoysFirst) {
   FitToFeatures(tiny);
   EXPECT_EQ(tiny.informative, 4);
   EXPECT_EQ(tiny.decoys, 0);
-  JobMix mix = MixOf({{{"features", "30"}, {"informative", "10"}}, {{"features", "500"}, {"decoys", "7"}}}, Seed(5));
-  EXPECT_EQ(mix.kinds()[0].shape.decoys, 20) << "the default fits in 30";
-  EXPECT_EQ(mix.kinds()[1].shape.decoys, 7);
-  EXPECT_EQ(MixOf({{{"features", "25"}, {"informative", "10"}}}, Seed(5)).kinds()[0].shape.decoys, 15);
+  // A mix keeps what an entry asked; each job it draws is fitted.
+  JobMix mix = MixOf({{{"features", "25"}, {"informative", "10"}}}, Seed(5));
+  EXPECT_EQ(mix.kinds()[0].shape.decoys, 20);
+  const JobShape drawn = mix.Next();
+  EXPECT_EQ(drawn.informative, 10);
+  EXPECT_EQ(drawn.decoys, 15);
 }
 
 TEST(JobMixTest, DeterministicForASeed) {

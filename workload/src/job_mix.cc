@@ -105,7 +105,7 @@ Result<JobKind> ParseJobKind(const nlohmann::json& fields) {
     }
     // Other keys (a stray `kind`) were the validator's to refuse.
   }
-  FitToFeatures(shape);
+  // What was asked is kept; each drawn job is fitted to its own width.
   return kind;
 }
 
@@ -133,7 +133,7 @@ Result<JobMix> JobMix::Make(std::vector<JobKind> kinds, std::uint64_t seed) {
     shape.samples = std::clamp<std::int64_t>(shape.samples, 1, kMaxSamples);
     shape.features = std::clamp<std::int64_t>(shape.features, 1, kMaxFeatures);
     shape.informative = std::clamp<std::int64_t>(shape.informative, 0, kMaxInformative);
-    FitToFeatures(shape);
+    shape.decoys = std::clamp<std::int64_t>(shape.decoys, 0, kMaxFeatures);
     total += weight;
     cumulative.push_back(total);
   }

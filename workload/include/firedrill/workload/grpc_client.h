@@ -52,8 +52,8 @@ struct GrpcJobClientOptions {
 
 // Connects lazily: an unreachable target shows up as the calls' statuses,
 // not here. InvalidArgument for an empty target or non-positive limits.
-// CSV datasets (JobShape::dataset) are not in the gRPC API: such a Submit
-// gets kRejected "INVALID_ARGUMENT: ...". Shutdown gives every job in flight
+// CSV datasets (JobShape::dataset) go as Dataset.csv; one the pipeline does
+// not have is kRejected "INVALID_ARGUMENT: ...". Shutdown gives every job in flight
 // kLost "client shut down", a submission not yet accepted included.
 Result<std::unique_ptr<JobClient>> MakeGrpcJobClient(const GrpcJobClientOptions& options);
 

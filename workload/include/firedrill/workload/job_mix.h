@@ -53,7 +53,7 @@ struct JobShape {
 // default 20 + 20 and be refused by the pipeline.
 void FitToFeatures(JobShape& shape);
 
-// One entry of workload.mix.
+// One entry of workload.mix, as asked: Next() fits each drawn job.
 struct JobKind {
   double weight = 1;
   JobShape shape;
