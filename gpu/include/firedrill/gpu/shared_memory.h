@@ -29,8 +29,9 @@ class SharedDeviceMemory {
   Status Hold(std::uint64_t bytes);
   // Records `bytes` only if they fit in `capacity` beside what live others
   // hold, checked and recorded under a lock on the folder, so two processes
-  // cannot both take the last of the device. Otherwise kResourceExhausted,
-  // saying what others hold, and the record is left as it was.
+  // cannot both take the last of the device (unlocked if the folder is
+  // gone). Otherwise kResourceExhausted, saying what others hold, and the
+  // record is left as it was.
   Status HoldWithin(std::uint64_t bytes, std::uint64_t capacity);
   // Bytes that live processes other than this record hold; removes the
   // records of holders that are gone.
