@@ -10,6 +10,7 @@
 #include <iostream>
 #include <thread>
 
+#include "firedrill/core/spawn.h"
 #include "firedrill/engine/drill.h"
 #include "firedrill/engine/loader.h"
 #include "firedrill/injectors/journal.h"
@@ -24,11 +25,9 @@ namespace fs = std::filesystem;
 // hsof-pipeline beside this executable (installed), or in the build tree's
 // pipeline/ folder next to cli/.
 std::string FindPipeline() {
-  std::error_code error;
-  const fs::path self = fs::read_symlink("/proc/self/exe", error);
-  if (!error) {
-    for (const fs::path& candidate : {self.parent_path() / "hsof-pipeline",
-                                      self.parent_path().parent_path() / "pipeline" / "hsof-pipeline"}) {
+  const fs::path beside = BesideThisProgram("hsof-pipeline");
+  if (!beside.empty()) {
+    for (const fs::path& candidate : {beside, beside.parent_path().parent_path() / "pipeline" / "hsof-pipeline"}) {
       if (access(candidate.c_str(), X_OK) == 0) return candidate.string();
     }
   }

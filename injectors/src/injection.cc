@@ -23,6 +23,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "firedrill/core/spawn.h"
 #include "firedrill/core/units.h"
 #include "firedrill/gpu/device.h"
 #include "firedrill/injectors/undo.h"
@@ -782,9 +783,7 @@ class GpuMemoryHog final : public Injection {
 
 std::string HogBinary(const InjectionContext& context) {
   if (!context.gpu.hog_binary.empty()) return context.gpu.hog_binary;
-  std::error_code error;
-  const fs::path self = fs::read_symlink("/proc/self/exe", error);
-  return (self.parent_path() / "firedrill-gpu-hog").string();
+  return BesideThisProgram("firedrill-gpu-hog").string();
 }
 
 Result<std::unique_ptr<Injection>> GpuMemoryHogInjection(const nlohmann::json& fields, InjectionContext& context) {

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <mutex>
 #include <random>
@@ -83,6 +84,13 @@ int Connect(int port) {
   address.sin_port = htons(static_cast<std::uint16_t>(port));
   EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0) << std::strerror(errno);
   return fd;
+}
+
+// Closes with RST rather than FIN, as a client that gives up hard does.
+void CloseWithReset(int fd) {
+  linger hard{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+  close(fd);
 }
 
 bool SendAll(int fd, const std::string& bytes) {
@@ -189,6 +197,47 @@ TEST_F(TcpProxyTest, LatencyDelaysEachWayUntilTheFaultIsCleared) {
   EXPECT_EQ(proxy_->Stats().affected, 2);
   close(fd);
   close(fresh);
+}
+
+// A wake-up pumps only the connections it concerns: delayed bytes on a
+// quiet connection still go out on time while another keeps the proxy busy.
+TEST_F(TcpProxyTest, DelayedBytesGoOutOnTimeBesideABusyConnection) {
+  ASSERT_TRUE(proxy_->SetFault({.latency = 200ms}, 60s).ok());
+  const int quiet = Connect(proxy_->port());
+  const int busy = Connect(proxy_->port());
+  std::atomic<bool> done{false};
+  std::thread chatter([&] {
+    while (!done) {
+      if (!SendAll(busy, "b")) break;
+      std::this_thread::sleep_for(5ms);  // a steady stream of events on the other connection
+    }
+  });
+  const double seconds = RoundTripSeconds(quiet, "quiet");
+  done = true;
+  chatter.join();
+  EXPECT_GE(seconds, 0.400) << "the delay is each way";
+  EXPECT_LT(seconds, 2.0) << "the quiet connection's bytes waited on the busy one";
+  close(quiet);
+  close(busy);
+}
+
+// A connection reset while its bytes wait out a delay leaves the proxy's
+// schedule clean: the proxy carries on serving after that delay is past.
+TEST_F(TcpProxyTest, AConnectionResetWhileItsBytesWaitLeavesTheProxyWorking) {
+  ASSERT_TRUE(proxy_->SetFault({.latency = 300ms}, 60s).ok());
+  const int doomed = Connect(proxy_->port());
+  RoundTripSeconds(doomed, "connected through");  // so its next bytes wait on the delay alone
+  ASSERT_TRUE(SendAll(doomed, "never delivered"));
+  // Once the proxy has accepted a connection made after those bytes, it has
+  // read them (epoll hands it both in one wake-up, or the bytes first).
+  const int next = Connect(proxy_->port());
+  for (int i = 0; i < 5000 && proxy_->Stats().accepted < 2; ++i) std::this_thread::sleep_for(1ms);
+  ASSERT_EQ(proxy_->Stats().accepted, 2);
+  CloseWithReset(doomed);
+  EXPECT_GE(RoundTripSeconds(next, "still here"), 0.600) << "past the doomed bytes' release time";
+  EXPECT_GE(RoundTripSeconds(next, "and again"), 0.600);
+  close(next);
+  EXPECT_EQ(proxy_->Stats().accepted, 2);
 }
 
 TEST_F(TcpProxyTest, BandwidthCapHoldsEachWay) {

@@ -13,14 +13,15 @@
 #include <string>
 #include <vector>
 
+#include "firedrill/core/spawn.h"
+
 namespace firedrill::testing {
 
 // A program beside the running test (in a device bundle every program sits
 // in one bin/), else where the build put it.
 inline std::string BuiltProgram(const std::string& name, const std::string& built_path) {
-  std::error_code error;
-  const std::filesystem::path beside = std::filesystem::read_symlink("/proc/self/exe", error).parent_path() / name;
-  return !error && std::filesystem::exists(beside) ? beside.string() : built_path;
+  const std::filesystem::path beside = BesideThisProgram(name);
+  return !beside.empty() && std::filesystem::exists(beside) ? beside.string() : built_path;
 }
 
 struct SpawnedPipeline {

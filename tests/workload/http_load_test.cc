@@ -1,10 +1,7 @@
 #include "firedrill/workload/http_load.h"
 
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +11,7 @@
 #include <vector>
 
 #include "http_response_parser.h"
+#include "../net/loopback.h"
 #include "tiny_server.h"
 
 namespace firedrill::workload {
@@ -167,17 +165,8 @@ TEST(HttpLoad, ReconnectsWhenTheServerClosesConnections) {
 }
 
 TEST(HttpLoad, CountsErrorsWhenNothingListens) {
-  // A port that was just free: bound, then closed.
-  const int probe = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(probe, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-  socklen_t length = sizeof address;
-  getsockname(probe, reinterpret_cast<sockaddr*>(&address), &length);
-  close(probe);
   HttpLoadOptions options;
-  options.url = "http://127.0.0.1:" + std::to_string(ntohs(address.sin_port)) + "/";
+  options.url = "http://127.0.0.1:" + std::to_string(firedrill::testing::ClosedPort()) + "/";
   options.connections = 2;
   options.duration = std::chrono::milliseconds(100);
   options.offered_rate = 200;

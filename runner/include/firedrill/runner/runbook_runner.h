@@ -28,7 +28,8 @@ struct RunbookContext {
   std::function<Status()> restart_target;
   // Set when the drill aborts: no further step starts, and the one in
   // progress ends (a wait, a command killed with its group, an HTTP or Admin
-  // call abandoned) with a "cancelled" outcome.
+  // call abandoned) with a "cancelled" outcome. A restartTarget in progress
+  // runs to its end (a stop and a start, bounded by the target's timeouts).
   const std::atomic<bool>* cancelled = nullptr;
 };
 
