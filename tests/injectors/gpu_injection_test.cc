@@ -79,6 +79,12 @@ class GpuInjectionTest : public ::testing::Test {
     return at == std::string::npos ? -1.0 : std::stod(metrics.substr(at + series.size()));
   }
   double MemoryInUse() const { return Exporter("hsof_gpu_memory_used_bytes"); }
+  // FP32 FMA/s a half-second kernel reaches now: what contention takes away.
+  double FmaRate() {
+    const auto burn = gpu::ComputeBurn(device_, clock_, 500ms, 1.0);
+    EXPECT_TRUE(burn.ok()) << burn.status();
+    return burn.ok() ? burn->Rate() : 0.0;
+  }
   double Total() const { return static_cast<double>(device_.total_memory); }
 
   static firedrill::testing::SuitePipeline* suite_;
@@ -177,17 +183,12 @@ TEST_F(GpuInjectionTest, MemoryHogEndsWhenFiredrillIsKilled) {
 // A compute burn at full intensity beside a kernel takes SMs from it: the
 // kernel's FMA rate falls while the burn runs and comes back after.
 TEST_F(GpuInjectionTest, ComputeBurnSlowsKernelsBesideIt) {
-  const auto rate = [&] {
-    const auto burn = gpu::ComputeBurn(device_, clock_, 500ms, 1.0);
-    EXPECT_TRUE(burn.ok()) << burn.status();
-    return burn.ok() ? burn->Rate() : 0.0;
-  };
-  const double alone = rate();
+  const double alone = FmaRate();
   auto neighbour = StartInjection("gpu-compute-burn", {{"intensity", "100%"}, {"mode", "compute"}}, context_);
   ASSERT_TRUE(neighbour.ok()) << neighbour.status();
-  const double beside = rate();
+  const double beside = FmaRate();
   ASSERT_TRUE((*neighbour)->Stop().ok());
-  const double after = rate();
+  const double after = FmaRate();
   std::printf("FP32 FMA: %.1f TFLOP/s alone, %.1f beside the burn, %.1f after\n", alone / 1e12, beside / 1e12,
               after / 1e12);
   EXPECT_LT(beside, 0.75 * alone) << "the burn took nothing from the kernel";
@@ -220,17 +221,12 @@ TEST_F(GpuInjectionTest, ThermalOverlaysTheExporterAndLeavesTheCardAlone) {
 // On a card, thermal brings real contention by default: a burn on half the
 // SMs beside the pipeline, so a kernel's FMA rate falls while it is hot.
 TEST_F(GpuInjectionTest, ThermalOnACardSlowsKernelsForReal) {
-  const auto rate = [&] {
-    const auto burn = gpu::ComputeBurn(device_, clock_, 500ms, 1.0);
-    EXPECT_TRUE(burn.ok()) << burn.status();
-    return burn.ok() ? burn->Rate() : 0.0;
-  };
-  const double cool = rate();
+  const double cool = FmaRate();
   auto thermal = StartInjection("thermal", {{"temperature", "92"}}, context_);
   ASSERT_TRUE(thermal.ok()) << thermal.status();
   EXPECT_NE((*thermal)->Describe().find("real contention beside it: gpu-compute-burn"), std::string::npos)
       << (*thermal)->Describe();
-  const double hot = rate();
+  const double hot = FmaRate();
   ASSERT_TRUE((*thermal)->Stop().ok());
   std::printf("FP32 FMA: %.1f TFLOP/s cool, %.1f under the thermal fault\n", cool / 1e12, hot / 1e12);
   EXPECT_LT(hot, 0.85 * cool) << "the thermal fault slowed nothing on the card";
