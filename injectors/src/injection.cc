@@ -73,21 +73,34 @@ Status Invalid(const std::string& kind, const std::string& why) {
 
 // Faults go to loopback targets, and to other hosts only when the drill
 // lists them.
-Status CheckFaultTarget(const std::string& kind, const std::string& host_port, const BlastRadius& limits) {
+std::string HostOf(const std::string& host_port) {
   std::string host = host_port.substr(0, host_port.rfind(':'));
   if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-  if (host == "127.0.0.1" || host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0) return Status();
+  return host;
+}
+
+bool IsLoopback(const std::string& host_port) {
+  const std::string host = HostOf(host_port);
+  return host == "127.0.0.1" || host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+Status CheckFaultTarget(const std::string& kind, const std::string& host_port, const BlastRadius& limits) {
+  const std::string host = HostOf(host_port);
+  if (IsLoopback(host_port)) return Status();
   if (std::find(limits.allowed_hosts.begin(), limits.allowed_hosts.end(), host) != limits.allowed_hosts.end()) {
     return Status();
   }
   return Invalid(kind, host_port + " is not on loopback and not among the drill's allowed hosts");
 }
 
-// The cap on faults running at once, counted from this process's open rows.
+// The cap on faults running at once, counted from this process's open rows:
+// not the embedded target's own row, and not the rows a fault keeps for its
+// parts (a thermal fault's contention burn), which are one fault with it.
 Status CheckConcurrentFaults(const std::string& kind, const InjectionContext& context) {
   FD_ASSIGN_OR_RETURN(const std::vector<FaultRecord> open, context.journal->OpenFaults());
-  const auto mine = std::count_if(open.begin(), open.end(),
-                                  [](const FaultRecord& record) { return record.owner_pid == getpid(); });
+  const auto mine = std::count_if(open.begin(), open.end(), [](const FaultRecord& record) {
+    return record.owner_pid == getpid() && record.kind != "embedded-target" && !record.undo.contains("partOf");
+  });
   if (mine >= context.limits.max_concurrent_faults) {
     return Invalid(kind, std::to_string(mine) + " fault(s) already running, the drill's cap is " +
                              std::to_string(context.limits.max_concurrent_faults));
@@ -593,8 +606,9 @@ class PipelineFault final : public Injection {
   std::atomic<bool> stopped_{false};
 };
 
-Result<std::unique_ptr<Injection>> StartPipelineFault(const std::string& kind, const nlohmann::json& fields,
-                                                      InjectionContext& context) {
+// `device`, when given, gets the backend the pipeline says the fault acts on.
+Result<std::unique_ptr<Injection>> StartPipelineLease(const std::string& kind, const nlohmann::json& fields,
+                                                      InjectionContext& context, std::string* device) {
   if (context.pipeline_grpc.empty()) {
     return Invalid(kind, "needs the embedded pipeline's Faults service (a target with faults enabled)");
   }
@@ -626,8 +640,14 @@ Result<std::unique_ptr<Injection>> StartPipelineFault(const std::string& kind, c
                                                                                       : StatusCode::kUnavailable;
     return FD_STATUS(code, kind + ": the pipeline refused it: " + status.error_message());
   }
+  if (device != nullptr) *device = lease.device();
   return std::unique_ptr<Injection>(
       new PipelineFault(id, kind, lease.id(), lease.effect(), std::move(stub), context));
+}
+
+Result<std::unique_ptr<Injection>> StartPipelineFault(const std::string& kind, const nlohmann::json& fields,
+                                                      InjectionContext& context) {
+  return StartPipelineLease(kind, fields, context, nullptr);
 }
 
 // Network faults act in a proxy this process runs, so they end with it; the
@@ -783,7 +803,8 @@ class GpuMemoryHog final : public Injection {
 
 std::string HogBinary(const InjectionContext& context) {
   if (!context.gpu.hog_binary.empty()) return context.gpu.hog_binary;
-  return BesideThisProgram("firedrill-gpu-hog").string();
+  const std::filesystem::path beside = BesideThisProgram("firedrill-gpu-hog");
+  return beside.empty() ? "firedrill-gpu-hog" : beside.string();
 }
 
 Result<std::unique_ptr<Injection>> GpuMemoryHogInjection(const nlohmann::json& fields, InjectionContext& context) {
@@ -963,7 +984,10 @@ class GpuComputeBurn final : public Injection {
   Duration ttl_;
 };
 
-Result<std::unique_ptr<Injection>> GpuComputeBurnInjection(const nlohmann::json& fields, InjectionContext& context) {
+// `part_of`: the id of the fault this burn is a part of (its row then does
+// not count against the cap), or empty.
+Result<std::unique_ptr<Injection>> StartComputeBurn(const nlohmann::json& fields, InjectionContext& context,
+                                                    const std::string& part_of) {
   Result<double> intensity = ParseRatio(Text(fields, "intensity"));
   if (!intensity.ok() || *intensity <= 0) {
     return Invalid("gpu-compute-burn",
@@ -989,8 +1013,9 @@ Result<std::unique_ptr<Injection>> GpuComputeBurnInjection(const nlohmann::json&
   if (mode != "bandwidth") parts.emplace_back(workload::StressMode::kCompute, mode == "mixed" ? *intensity / 2 : *intensity);
   if (mode != "compute") parts.emplace_back(workload::StressMode::kBandwidth, mode == "mixed" ? *intensity / 2 : *intensity);
   const std::string id = NewId("gpu-compute-burn", *context.clock);
-  FD_RETURN_IF_ERROR(context.journal->Begin(Record(id, "gpu-compute-burn", "this process on " + device.name,
-                                                   UndoNothing(), context)));
+  nlohmann::json undo = UndoNothing();
+  if (!part_of.empty()) undo["partOf"] = part_of;
+  FD_RETURN_IF_ERROR(context.journal->Begin(Record(id, "gpu-compute-burn", "this process on " + device.name, undo, context)));
   // The burn is real work, sliced in real time; its lease follows the drill's clock.
   static RealClock real_time;
   std::vector<std::unique_ptr<workload::StressPhase>> burns;
@@ -1008,6 +1033,10 @@ Result<std::unique_ptr<Injection>> GpuComputeBurnInjection(const nlohmann::json&
     burns.push_back(std::move(*burn));
   }
   return std::unique_ptr<Injection>(new GpuComputeBurn(id, what, std::move(burns), context));
+}
+
+Result<std::unique_ptr<Injection>> GpuComputeBurnInjection(const nlohmann::json& fields, InjectionContext& context) {
+  return StartComputeBurn(fields, context, "");
 }
 
 // thermal: the pipeline's own fault (its simulated die heats and throttles;
@@ -1047,37 +1076,39 @@ class ThermalInjection final : public Injection {
 };
 
 Result<std::unique_ptr<Injection>> ThermalFault(const nlohmann::json& fields, InjectionContext& context) {
-  // On a GPU the overlay alone would slow nothing: contention defaults to
-  // half the SMs there. The simulated device throttles by itself.
-  double contention = 0;
-  if (fields.contains("contention")) {
+  std::optional<double> contention;
+  if (fields.is_object() && fields.contains("contention")) {
     Result<double> given = ParseRatio(Text(fields, "contention"));
     if (!given.ok()) return Invalid("thermal", "contention: " + given.status().message());
     contention = *given;
-  } else {
-    gpu::BackendChoice choice = gpu::BackendChoice::kAuto;
-    if (gpu::ParseBackendChoice(context.gpu.backend, &choice)) {
-      const Result<gpu::DeviceInfo> device = gpu::ProbeDevice(choice);
-      if (device.ok() && device->backend == gpu::Backend::kCuda) contention = 0.5;
-    }
   }
   nlohmann::json in_pipeline = fields;
-  in_pipeline.erase("contention");
-  FD_ASSIGN_OR_RETURN(std::unique_ptr<Injection> pipeline, StartPipelineFault("thermal", in_pipeline, context));
+  if (in_pipeline.is_object()) in_pipeline.erase("contention");
+  std::string device;
+  FD_ASSIGN_OR_RETURN(std::unique_ptr<Injection> pipeline, StartPipelineLease("thermal", in_pipeline, context, &device));
+  // By default, contention where the pipeline says it runs on a card (a
+  // burn here reaches that card only when the pipeline is on this host).
+  // The simulated device throttles by itself.
+  if (!contention) contention = device == "cuda" && IsLoopback(context.pipeline_grpc) ? 0.5 : 0.0;
   std::unique_ptr<Injection> burn;
-  if (contention > 0) {
-    Result<std::unique_ptr<Injection>> started =
-        GpuComputeBurnInjection({{"intensity", FormatRatio(contention)}, {"mode", "compute"}}, context);
+  if (*contention >= 1e-4) {  // below that a burn is nothing, and its intensity would not print
+    Result<std::unique_ptr<Injection>> started = StartComputeBurn(
+        {{"intensity", FormatRatio(*contention)}, {"mode", "compute"}}, context, pipeline->id());
     if (!started.ok()) {
       (void)pipeline->Stop();
-      return started.status();
+      return FD_STATUS(StatusCode::kUnavailable, "thermal: its contention burn could not start, so the fault was undone: " +
+                                                     started.status().message());
     }
     burn = std::move(*started);
   }
   if (context.limits.dry_run) {
     const auto would = [](const Injection& part) { return part.Describe().substr(kDryRunPrefix.size()); };
-    return std::unique_ptr<Injection>(
-        new DryRun("dry-run", "thermal", would(*pipeline) + (burn ? "; and " + would(*burn) : "")));
+    // A dry run never asks the pipeline which device it is on.
+    const std::string beside = burn                ? "; and " + would(*burn)
+                               : fields.contains("contention") ? ""
+                                                               : "; and, if the pipeline is on a GPU of this host, a "
+                                                                 "compute burn on 50% of it";
+    return std::unique_ptr<Injection>(new DryRun("dry-run", "thermal", would(*pipeline) + beside));
   }
   return std::unique_ptr<Injection>(new ThermalInjection(std::move(pipeline), std::move(burn)));
 }

@@ -135,6 +135,7 @@ Result<FaultLease> PipelineService::StartFault(const std::string& kind,
   FaultLease lease;
   lease.kind = kind;
   lease.params = values;
+  lease.device = std::string(gpu::BackendName(device_->backend()));
   std::function<void()> undo;
   // One fault of a kind at a time (per stage for stalls): a second would make
   // "undo" ambiguous.

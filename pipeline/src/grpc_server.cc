@@ -222,6 +222,7 @@ void ToProto(const FaultLease& lease, pb::FaultLease* out) {
   for (const auto& [key, value] : lease.params) (*out->mutable_params())[key] = value;
   out->set_expires_at(lease.expires_at);
   out->set_effect(lease.effect);
+  out->set_device(lease.device);
 }
 
 grpc::Status Answer(const Result<FaultLease>& lease, pb::FaultLease* out) {

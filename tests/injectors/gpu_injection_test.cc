@@ -3,6 +3,7 @@
 // started, seen where a user sees it (the pipeline's GPU exporter, NVML, a
 // kernel's rate), stopped, and seen gone. The CPU twins of the same
 // injectors are tested in injection_test and pipeline_fault_test.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -126,9 +127,10 @@ TEST_F(GpuInjectionTest, MemoryHogHoldsHalfTheCardInAProcessOfItsOwn) {
 TEST_F(GpuInjectionTest, MemoryHogEndsWhenFiredrillIsKilled) {
   const double before = WaitFor([&] { return MemoryInUse(); }, [](double used) { return used >= 0; });
   int ready[2];
-  ASSERT_EQ(pipe(ready), 0);
+  ASSERT_EQ(pipe2(ready, O_CLOEXEC), 0);  // the hog helper the child starts inherits neither end
   const pid_t owner = fork();
-  if (owner == 0) {
+  ASSERT_GE(owner, 0) << "fork";
+  if (owner == 0) try {
     // The child stands for Firedrill: its own journal connection, its hog.
     // It never outlives the test by long, whatever happens to the parent.
     alarm(120);
@@ -142,6 +144,8 @@ TEST_F(GpuInjectionTest, MemoryHogEndsWhenFiredrillIsKilled) {
     (void)!write(ready[1], &said, 1);
     if (!hog.ok()) _exit(1);
     for (;;) pause();
+  } catch (...) {
+    _exit(2);  // never back into gtest in the child
   }
   close(ready[1]);  // a child that dies before answering gives end of file
   // Every way out of this test kills the child.

@@ -270,6 +270,13 @@ TEST_F(PipelineFaultTest, ThermalWithContentionBurnsBesideThePipeline) {
   EXPECT_EQ((*hot)->kind(), "thermal");
   EXPECT_EQ(open_kinds(), (std::multiset<std::string>{"gpu-compute-burn", "thermal"}));
   EXPECT_TRUE(hot_in_pipeline());
+  // Two rows, one fault: under a cap of 2 one more fits, and no third.
+  context_.limits.max_concurrent_faults = 2;
+  auto second = StartInjection("exporter-down", nlohmann::json::object(), context_);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(StartInjection("feeder-stall", nlohmann::json::object(), context_).status().message(),
+            "feeder-stall: 2 fault(s) already running, the drill's cap is 2");
+  ASSERT_TRUE((*second)->Stop().ok());
   EXPECT_TRUE((*hot)->State().active());
   // Real work beside the pipeline: wait (bounded) for a tenth of a CPU second.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
@@ -284,6 +291,10 @@ TEST_F(PipelineFaultTest, ThermalWithContentionBurnsBesideThePipeline) {
   EXPECT_TRUE(journal_->OpenFaults()->empty());
 
   context_.limits.dry_run = true;
+  auto guess = StartInjection("thermal", {{"temperature", "95"}}, context_);
+  ASSERT_TRUE(guess.ok()) << guess.status();
+  EXPECT_NE((*guess)->Describe().find("if the pipeline is on a GPU of this host"), std::string::npos)
+      << "a dry run cannot know the device: " << (*guess)->Describe();
   auto planned = StartInjection("thermal", {{"temperature", "95"}, {"contention", "20%"}}, context_);
   ASSERT_TRUE(planned.ok()) << planned.status();
   EXPECT_EQ((*planned)->Describe().rfind("dry run: would thermal through the pipeline's Faults service", 0), 0u)

@@ -188,6 +188,8 @@ TEST_F(FaultsTest, MemoryHogAndConfigFaultsComeBackWhenStopped) {
 TEST_F(FaultsTest, ACoolingFailureHeatsTheSimulatedDeviceAndProtectionCutsConcurrency) {
   pb::FaultLease lease;
   ASSERT_TRUE(Start("thermal", {{"temperature", "95"}}, 3600, &lease).ok());
+  EXPECT_EQ(lease.kind(), "thermal");
+  EXPECT_EQ(lease.device(), "simulated") << "the lease says which device it acts on";
   for (int s = 0; s < 300; ++s) clock_.Advance(1s);
   const double hot = service_->device().simulated()->Temperature();
   EXPECT_GT(hot, 85);

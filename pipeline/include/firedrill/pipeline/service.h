@@ -76,6 +76,7 @@ struct FaultLease {
   std::map<std::string, std::string> params;
   double expires_at = 0;  // Unix seconds, from the service's clock
   std::string effect;     // what it did, in words
+  std::string device;     // the backend it acts on: cuda, cpu, simulated
 };
 
 struct HealthReport {

@@ -36,9 +36,9 @@ inline constexpr std::int64_t kMaxInformative = 100'000;
 struct JobShape {
   std::int64_t samples = 10'000;
   std::int64_t features = 1'000;
-  std::int64_t informative = 20;  // always <= features
-  // Noisy copies of informative features (redundant, to be pruned); always
-  // <= features - informative, which HSOF requires (see FitToFeatures).
+  std::int64_t informative = 20;  // <= features in a drawn job
+  // Noisy copies of informative features (redundant, to be pruned); in a
+  // drawn job <= features - informative, as HSOF requires (FitToFeatures).
   std::int64_t decoys = 20;
   double noise = 0.1;
   JobMode mode = JobMode::kBalanced;
