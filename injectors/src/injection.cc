@@ -71,8 +71,7 @@ Status Invalid(const std::string& kind, const std::string& why) {
   return FD_STATUS(StatusCode::kInvalidArgument, kind + ": " + why);
 }
 
-// Faults go to loopback targets, and to other hosts only when the drill
-// lists them.
+// The host of "host:port" or "[v6]:port".
 std::string HostOf(const std::string& host_port) {
   std::string host = host_port.substr(0, host_port.rfind(':'));
   if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
@@ -84,9 +83,11 @@ bool IsLoopback(const std::string& host_port) {
   return host == "127.0.0.1" || host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
 }
 
+// Faults go to loopback targets, and to other hosts only when the drill
+// lists them.
 Status CheckFaultTarget(const std::string& kind, const std::string& host_port, const BlastRadius& limits) {
-  const std::string host = HostOf(host_port);
   if (IsLoopback(host_port)) return Status();
+  const std::string host = HostOf(host_port);
   if (std::find(limits.allowed_hosts.begin(), limits.allowed_hosts.end(), host) != limits.allowed_hosts.end()) {
     return Status();
   }
@@ -131,9 +132,9 @@ int SignalNumber(const std::string& name) {
   return SIGKILL;
 }
 
-// Says what would happen, and does nothing (limits.dry_run).
 constexpr std::string_view kDryRunPrefix = "dry run: would ";
 
+// Says what would happen, and does nothing (limits.dry_run).
 class DryRun final : public Injection {
  public:
   DryRun(std::string id, std::string kind, std::string what)
