@@ -35,7 +35,8 @@ class DeviceArena final : public MemoryLedger {
       }
     }
     used_ += bytes;
-    Publish();
+    // The shared record was written with the check above.
+    if (simulated_ != nullptr) simulated_->SetMemoryUsed(used_);
     return Status::Ok();
   }
 
