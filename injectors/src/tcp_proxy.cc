@@ -215,11 +215,6 @@ struct TcpProxy::Loop {
     current = events;
   }
 
-  void Register(Connection& connection) {
-    Watch(connection, false);
-    Watch(connection, true);
-  }
-
   void Drop(std::uint64_t id, bool hard) {
     auto found = connections.find(id);
     if (found == connections.end()) return;
@@ -342,10 +337,7 @@ struct TcpProxy::Loop {
       Connection& added = *connection;
       connections.emplace(added.id, std::move(connection));
       open.fetch_add(1);
-      if (Decide(added)) {
-        Register(added);
-        touched.push_back(added.id);
-      }
+      if (Decide(added)) touched.push_back(added.id);  // its pump this round puts it in the epoll set
     }
   }
 
