@@ -723,6 +723,9 @@ Status PipelineService::BackupNow(std::string* path) {
     if (status.ok()) {
       last_backup_time_ = UnixSeconds(clock_.WallNow());
       last_backup_error_.clear();
+      // A new success supersedes the stale one a backup-scheduler-stop fault
+      // reports; the scheduler itself stays stopped until the fault ends.
+      backup_age_override_ = -1;
     } else {
       last_backup_error_ = status.ToString();
     }

@@ -292,6 +292,26 @@ TEST_F(FaultsTest, TheBackupSchedulerStopsAndTheLastSuccessAges) {
   EXPECT_EQ(files, 2) << "the scheduler runs again";
 }
 
+// BackupOverdue's runbook triggers a backup by hand: the new success is
+// reported fresh at once, though the scheduler stays stopped.
+TEST_F(FaultsTest, ABackupByHandEndsTheStaleLastSuccessButNotTheStop) {
+  pb::FaultLease lease;
+  ASSERT_TRUE(Start("backup-scheduler-stop", {{"lastSuccessAge", "26h"}}, 7200, &lease).ok());
+  clock_.Advance(std::chrono::minutes(1));
+  ASSERT_TRUE(service_->TriggerBackup().ok());
+  clock_.Advance(std::chrono::minutes(1));
+  const double now = std::chrono::duration<double>(clock_.WallNow().time_since_epoch()).count();
+  char expected[96];
+  std::snprintf(expected, sizeof(expected), "hsof_last_successful_backup_timestamp %.0f", now - 60);
+  EXPECT_NE(Metrics().find(expected), std::string::npos) << expected << "\n" << Metrics();
+  for (int minute = 0; minute < 90; ++minute) clock_.Advance(std::chrono::minutes(1));
+  const std::ptrdiff_t files =
+      std::distance(std::filesystem::directory_iterator(options_.data_dir + "/backups"),
+                    std::filesystem::directory_iterator());
+  EXPECT_EQ(files, 1) << "only the backup taken by hand";
+  ASSERT_TRUE(Stop(lease.id()).ok());
+}
+
 TEST_F(FaultsTest, BadFaultsAreInvalidArgumentsThatSayWhy) {
   pb::FaultLease lease;
   grpc::Status status = Start("meteor-strike", {}, 10, &lease);

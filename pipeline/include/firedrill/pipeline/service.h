@@ -235,7 +235,7 @@ class PipelineService {
   Duration inference_jitter_{};
   std::uint64_t leak_per_job_ = 0;
   std::vector<gpu::DeviceBuffer> leaked_;
-  double backup_age_override_ = -1;  // seconds; reported age of the last backup
+  double backup_age_override_ = -1;  // seconds; reported age of the last backup, until the next one
   // A telemetry overlay fault: readings ramp from `from_c` to `to_c` over
   // `ramp`, clocks scale by `clock_factor`, reasons are replaced.
   struct Overlay {
