@@ -152,6 +152,23 @@ TEST(Verdicts, LostJobsQualityAndTimes) {
   EXPECT_EQ(recover.seen, "recovered in 40.0s (fired +90.0s, resolved +130.0s)");
 }
 
+// A `for: 0s` rule goes pending and firing in the same round: the pending
+// change beside the firing one is not the alert resolving.
+TEST(Verdicts, PendingAndFiringAtOneTimeIsNotARecovery) {
+  DrillRecord record = Record();
+  record.alerts = {{100'000, "Overdue", "pending"}, {100'000, "Overdue", "firing"}, {115'000, "Overdue", "resolved"}};
+  const Verdict recover = Judge(Expect("timeToRecover", {{"alert", "Overdue"}, {"max", "1m"}}), record);
+  EXPECT_TRUE(recover.held) << recover.seen;
+  EXPECT_DOUBLE_EQ(*recover.value_seconds, 15);
+  const Verdict resolves = Judge(Expect("alertResolves", {{"alert", "Overdue"}, {"after", "start"}, {"within", "5m"}}), record);
+  EXPECT_EQ(resolves.seen, "was not firing at start (+0.0s)");
+  record.alerts.push_back({200'000, "Overdue", "pending"});
+  record.alerts.push_back({200'000, "Overdue", "firing"});
+  record.alerts.push_back({200'000, "Overdue", "resolved"});
+  EXPECT_DOUBLE_EQ(*Judge(Expect("timeToRecover", {{"alert", "Overdue"}, {"max", "1m"}}), record).value_seconds, 15)
+      << "the first firing counts";
+}
+
 json Result(bool held) {
   return {{"schemaVersion", 1},
           {"firedrill", {{"version", "0.1.0"}}},

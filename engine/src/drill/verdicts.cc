@@ -46,10 +46,20 @@ std::optional<std::int64_t> FirstChange(const DrillRecord& record, const std::st
 }
 
 // When a firing alert stops firing: resolved, or back to pending when the
-// series that fired resolved while another is still pending.
+// series that fired resolved while another is still pending. A rule with
+// `for: 0s` goes pending and firing in one round, at one time, so a change
+// counts only once the alert was seen firing.
 std::optional<std::int64_t> StopsFiring(const DrillRecord& record, const std::string& alert, std::int64_t from_ms) {
+  bool firing = false;
   for (const DrillRecord::AlertChange& change : record.alerts) {
-    if (change.t_ms >= from_ms && change.alert == alert && change.state != "firing") return change.t_ms;
+    if (change.alert != alert) continue;
+    if (change.state == "firing") {
+      firing = true;
+    } else if (change.t_ms < from_ms) {
+      firing = false;
+    } else if (firing) {
+      return change.t_ms;
+    }
   }
   return std::nullopt;
 }
