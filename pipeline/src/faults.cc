@@ -83,8 +83,11 @@ class Params {
   const std::map<std::string, std::string>& values_;
 };
 
-std::string Seconds(Duration duration) {
-  return std::to_string(std::chrono::duration<double>(duration).count()) + " s";
+// Numbers in a lease's effect read as a person writes them: 3x, not 3.000000x.
+std::string Number(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", value);
+  return text;
 }
 
 }  // namespace
@@ -174,7 +177,7 @@ Result<FaultLease> PipelineService::StartFault(const std::string& kind,
     lease.effect =
         mode == "hang"
             ? "stage " + std::to_string(number) + " holds every job until the fault ends or the stage restarts"
-            : "stage " + std::to_string(number) + " runs " + std::to_string(factor) + "x slower";
+            : "stage " + std::to_string(number) + " runs " + Number(factor) + "x slower";
     undo = [this, number] {
       std::lock_guard lock(mutex_);
       stage_slowdown_.erase(number);
@@ -210,7 +213,7 @@ Result<FaultLease> PipelineService::StartFault(const std::string& kind,
       inference_delay_ = delay;
       inference_jitter_ = jitter;
     }
-    lease.effect = "each metamodel batch waits " + Seconds(delay) + " more";
+    lease.effect = "each metamodel batch waits " + FormatDuration(delay) + " more";
     undo = [this] {
       std::lock_guard lock(mutex_);
       inference_delay_ = Duration::zero();
@@ -225,7 +228,7 @@ Result<FaultLease> PipelineService::StartFault(const std::string& kind,
     corrupted.Perturb(noise, options_.seed + next_fault_);
     metamodel_ = std::make_shared<const gpu::Metamodel>(std::move(corrupted));
     const std::shared_ptr<const gpu::Metamodel> planted = metamodel_;
-    lease.effect = "metamodel weights carry noise of " + std::to_string(noise) + "x their RMS";
+    lease.effect = "metamodel weights carry noise of " + Number(noise) + "x their RMS";
     // Undo restores the original, unless a reload has replaced the model since.
     undo = [this, original, planted] {
       std::lock_guard restore_lock(mutex_);
@@ -242,16 +245,17 @@ Result<FaultLease> PipelineService::StartFault(const std::string& kind,
   } else if (kind == "backup-scheduler-stop") {
     FD_RETURN_IF_ERROR(params.Allow({"lastSuccessAge"}));
     double age = -1;
+    Duration age_duration{};
     if (params.Has("lastSuccessAge")) {
-      FD_ASSIGN_OR_RETURN(const Duration duration, params.Time("lastSuccessAge"));
-      age = std::chrono::duration<double>(duration).count();
+      FD_ASSIGN_OR_RETURN(age_duration, params.Time("lastSuccessAge"));
+      age = std::chrono::duration<double>(age_duration).count();
     }
     {
       std::lock_guard lock(mutex_);
       backup_age_override_ = age;
     }
     lease.effect = age >= 0 ? "scheduled backups stop; the last success reads as " +
-                                  std::to_string(age) + " s old"
+                                  FormatDuration(age_duration) + " old"
                             : "scheduled backups stop";
     undo = [this] {
       std::lock_guard lock(mutex_);
@@ -279,8 +283,8 @@ Result<FaultLease> PipelineService::StartFault(const std::string& kind,
     }
     lease.effect =
         which == "perJob"
-            ? "each job leaves " + std::to_string(bytes) + " bytes of device memory behind"
-            : "device memory leaks at " + std::to_string(bytes) + " bytes a second";
+            ? "each job leaves " + FormatSize(bytes) + " of device memory behind"
+            : "device memory leaks at " + FormatSize(bytes) + " a second";
     undo = [this] {
       std::vector<gpu::DeviceBuffer> freed;
       std::lock_guard lock(mutex_);
@@ -296,7 +300,7 @@ Result<FaultLease> PipelineService::StartFault(const std::string& kind,
     FD_ASSIGN_OR_RETURN(gpu::DeviceBuffer held,
                         device_->Allocate(std::max<std::uint64_t>(1, bytes)));
     auto buffer = std::make_shared<gpu::DeviceBuffer>(std::move(held));
-    lease.effect = "holds " + std::to_string(bytes) + " bytes of the device arena";
+    lease.effect = "holds " + FormatSize(bytes) + " of the device arena";
     undo = [buffer] { *buffer = gpu::DeviceBuffer(); };
   } else if (kind == "thermal") {
     FD_RETURN_IF_ERROR(params.Allow({"temperature", "rampTime", "slowdown"}));
@@ -318,8 +322,8 @@ Result<FaultLease> PipelineService::StartFault(const std::string& kind,
                                           (model.thermal_resistance_c_per_w * model.idle_power_w));
     simulated->SetCoolingLoss(loss);
     if (slowdown > 0) FD_RETURN_IF_ERROR(device_->SetThrottle(1 - slowdown));
-    lease.effect = "cooling " + std::to_string(loss) + "x worse: the simulated die heats towards " +
-                   std::to_string(temperature) + " C";
+    lease.effect = "cooling " + Number(loss) + "x worse: the simulated die heats towards " +
+                   Number(temperature) + " C";
     undo = [this, simulated, slowdown] {
       simulated->SetCoolingLoss(1);
       if (slowdown > 0) (void)device_->SetThrottle(1);
