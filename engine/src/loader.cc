@@ -12,6 +12,7 @@
 #include "firedrill/alerts/rule_file.h"
 #include "firedrill/core/text.h"
 #include "firedrill/engine/format.h"
+#include "firedrill/pipeline/contract.h"
 #include "firedrill/workload/arrivals.h"
 #include "tree.h"
 #include "validator.h"
@@ -19,6 +20,17 @@
 namespace firedrill::engine {
 namespace fs = std::filesystem;
 namespace {
+
+// A config-fault or setConfig value the pipeline would refuse is refused
+// here, before a drill starts rather than at the fault's offset.
+void CheckConfigValue(const TreeNode& owner, const std::string& path, Validator& validator) {
+  const TreeNode* key = owner.Find("key");
+  const TreeNode* value = owner.Find("value");
+  if (key == nullptr || value == nullptr) return;
+  if (Result<double> parsed = pipeline::ParseConfigValue(key->scalar, value->scalar); !parsed.ok()) {
+    validator.Report(*value, path + ".value: " + parsed.status().message());
+  }
+}
 
 std::string Quote(const std::string& text) { return "\"" + text + "\""; }
 
@@ -320,6 +332,10 @@ class ScenarioChecker {
       if (const TreeNode* duration = injection.Find("duration"); duration != nullptr && DurationOf(*duration) == Duration(0)) {
         validator_.Report(*duration, path + ".duration: must be longer than 0s");
       }
+      const TreeNode* inject = injection.Find("inject");
+      if (const TreeNode* kind = inject->Find("kind"); kind != nullptr && kind->scalar == "config-fault") {
+        CheckConfigValue(*inject, path + ".inject", validator_);
+      }
     }
   }
 
@@ -513,6 +529,7 @@ void CheckRunbookSteps(const TreeNode& root, Validator& validator) {
                                    " is neither a path on the target (/health) nor an http:// or https:// URL");
       }
     }
+    if (action == "admin.setConfig") CheckConfigValue(step, path, validator);
     if (action == "exec" && step.Find("argv")->items.empty()) {
       validator.Report(*step.Find("argv"), path + ".argv: needs at least the program to run");
     }

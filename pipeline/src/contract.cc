@@ -1,5 +1,11 @@
 #include "firedrill/pipeline/contract.h"
 
+#include <charconv>
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "firedrill/core/units.h"
+
 namespace firedrill::pipeline {
 
 const std::vector<MetricInfo>& Metrics() {
@@ -81,17 +87,18 @@ const std::vector<std::string>& HealthComponents() {
 }
 
 const std::vector<ConfigKey>& ConfigKeys() {
+  using enum ConfigKey::Form;
   static const std::vector<ConfigKey> keys = {
-      {"MAX_CONCURRENT_BATCHES", "device batches allowed at once"},
-      {"GPU_MEMORY_FRACTION", "share of device memory the arena may use"},
-      {"ENABLE_THERMAL_PROTECTION", "cut concurrency when the GPU runs hot"},
-      {"WORKERS", "job worker threads"},
-      {"STAGE1_VARIANCE_THRESHOLD", "minimum variance for a feature to pass stage 1"},
-      {"STAGE1_KEEP_RATIO", "share of features stage 1 keeps"},
-      {"METAMODEL_BATCH_SIZE", "candidate subsets scored per inference batch"},
-      {"ADMISSION_RATE", "jobs admitted per second (0: unlimited)"},
-      {"BACKUP_INTERVAL", "time between scheduled backups"},
-      {"BACKUP_RETENTION", "backups kept"},
+      {"MAX_CONCURRENT_BATCHES", "device batches allowed at once", kWhole, 1, 1024},
+      {"GPU_MEMORY_FRACTION", "share of device memory the arena may use", kNumber, 0.01, 1},
+      {"ENABLE_THERMAL_PROTECTION", "cut concurrency when the GPU runs hot", kBoolean},
+      {"WORKERS", "job worker threads", kWhole, 0, 64},
+      {"STAGE1_VARIANCE_THRESHOLD", "minimum variance for a feature to pass stage 1", kNumber, 0, 1e6},
+      {"STAGE1_KEEP_RATIO", "share of features stage 1 keeps", kNumber, 0.001, 1},
+      {"METAMODEL_BATCH_SIZE", "candidate subsets scored per inference batch", kWhole, 8, 65536},
+      {"ADMISSION_RATE", "jobs admitted per second (0: unlimited)", kNumber, 0, 1e6},
+      {"BACKUP_INTERVAL", "time between scheduled backups", kDuration, 1},
+      {"BACKUP_RETENTION", "backups kept", kWhole, 1, 1000},
   };
   return keys;
 }
@@ -100,6 +107,62 @@ std::vector<std::string> ConfigKeyNames() {
   std::vector<std::string> names;
   for (const ConfigKey& key : ConfigKeys()) names.push_back(key.name);
   return names;
+}
+
+namespace {
+
+std::string Show(double value) { return nlohmann::json(value).dump(); }
+
+Status BadValue(const std::string& key, const std::string& expected, const std::string& value) {
+  return FD_STATUS(StatusCode::kInvalidArgument, key + ": expected " + expected + ", got '" + value + "'");
+}
+
+}  // namespace
+
+Result<double> ParseConfigValue(const std::string& key, const std::string& value) {
+  const ConfigKey* found = nullptr;
+  for (const ConfigKey& each : ConfigKeys()) {
+    if (each.name == key) found = &each;
+  }
+  if (found == nullptr) {
+    std::string keys;
+    for (const std::string& name : ConfigKeyNames()) keys += (keys.empty() ? "" : ", ") + name;
+    return FD_STATUS(StatusCode::kInvalidArgument, "unknown config key '" + key + "' (known: " + keys + ")");
+  }
+  const ConfigKey& config = *found;
+  switch (config.form) {
+    case ConfigKey::Form::kBoolean:
+      if (value != "true" && value != "false") return BadValue(key, "true or false", value);
+      return value == "true" ? 1.0 : 0.0;
+    case ConfigKey::Form::kDuration: {
+      Result<Duration> interval = ParseDuration(value);
+      const double seconds = interval.ok() ? std::chrono::duration<double>(*interval).count() : 0;
+      if (!interval.ok() || seconds < config.low) {
+        return BadValue(key, "a duration of at least " + FormatDuration(std::chrono::seconds(static_cast<int>(config.low))),
+                        value);
+      }
+      return seconds;
+    }
+    case ConfigKey::Form::kWhole: {
+      long long number = 0;
+      const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), number);
+      if (error != std::errc() || end != value.data() + value.size() || number < config.low || number > config.high) {
+        return BadValue(key, "an integer in [" + std::to_string(static_cast<long long>(config.low)) + ", " +
+                                 std::to_string(static_cast<long long>(config.high)) + "]",
+                        value);
+      }
+      return static_cast<double>(number);
+    }
+    case ConfigKey::Form::kNumber: {
+      double number = 0;
+      const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), number);
+      if (error != std::errc() || end != value.data() + value.size() || !(number >= config.low && number <= config.high)) {
+        return BadValue(key, "a number in [" + Show(config.low) + ", " + Show(config.high) + "]", value);
+      }
+      return number;
+    }
+  }
+  return BadValue(key, "a known form", value);
 }
 
 }  // namespace firedrill::pipeline

@@ -13,6 +13,7 @@
 #include "firedrill/gpu/dataset.h"
 #include "firedrill/gpu/selection.h"
 #include "firedrill/gpu/stage2.h"
+#include "firedrill/pipeline/contract.h"
 #include "firedrill/pipeline/csv.h"
 
 namespace firedrill::pipeline {
@@ -888,36 +889,6 @@ void PipelineService::ProtectFromHeat(double temperature_c) {
   }
 }
 
-namespace {
-
-Status BadValue(const std::string& key, const std::string& expected, const std::string& value) {
-  return FD_STATUS(StatusCode::kInvalidArgument,
-                   key + ": expected " + expected + ", got '" + value + "'");
-}
-
-Result<double> ParseNumber(const std::string& key, const std::string& value, double low,
-                           double high) {
-  double number = 0;
-  const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), number);
-  if (error != std::errc() || end != value.data() + value.size() ||
-      !(number >= low && number <= high)) {
-    return BadValue(key, "a number in [" + Show(low) + ", " + Show(high) + "]", value);
-  }
-  return number;
-}
-
-Result<int> ParseWhole(const std::string& key, const std::string& value, int low, int high) {
-  int number = 0;
-  const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), number);
-  if (error != std::errc() || end != value.data() + value.size() || number < low || number > high) {
-    return BadValue(
-        key, "an integer in [" + std::to_string(low) + ", " + std::to_string(high) + "]", value);
-  }
-  return number;
-}
-
-}  // namespace
-
 std::map<std::string, std::string> PipelineService::Config() {
   std::lock_guard lock(mutex_);
 
@@ -937,61 +908,44 @@ std::map<std::string, std::string> PipelineService::Config() {
 }
 
 Result<ActionOutcome> PipelineService::SetConfig(const std::string& key, const std::string& value) {
+  FD_ASSIGN_OR_RETURN(const double number, ParseConfigValue(key, value));
   const std::map<std::string, std::string> before = Config();
-  if (!before.count(key)) {
-    std::string keys;
-    for (const auto& [name, current] : before) keys += (keys.empty() ? "" : ", ") + name;
-    return FD_STATUS(StatusCode::kInvalidArgument,
-                     "unknown config key '" + key + "' (known: " + keys + ")");
-  }
+  const int whole = static_cast<int>(number);
   if (key == "WORKERS") {
-    FD_ASSIGN_OR_RETURN(const int workers, ParseWhole(key, value, 0, 64));
-    FD_RETURN_IF_ERROR(SetWorkers(workers));
+    FD_RETURN_IF_ERROR(SetWorkers(whole));
   } else if (key == "MAX_CONCURRENT_BATCHES") {
-    FD_ASSIGN_OR_RETURN(const int batches, ParseWhole(key, value, 1, 1024));
     std::lock_guard lock(mutex_);
-    configured_batches_ = batches;
+    configured_batches_ = whole;
     // While thermal protection holds concurrency at 1, the new limit waits.
-    if (!thermal_cut_) FD_RETURN_IF_ERROR(device_->SetMaxConcurrentBatches(batches));
+    if (!thermal_cut_) FD_RETURN_IF_ERROR(device_->SetMaxConcurrentBatches(whole));
   } else if (key == "GPU_MEMORY_FRACTION") {
-    FD_ASSIGN_OR_RETURN(const double fraction, ParseNumber(key, value, 0.01, 1.0));
-    FD_RETURN_IF_ERROR(device_->SetMemoryFraction(fraction));
+    FD_RETURN_IF_ERROR(device_->SetMemoryFraction(number));
     std::lock_guard lock(mutex_);
-    memory_fraction_ = fraction;
+    memory_fraction_ = number;
   } else if (key == "ENABLE_THERMAL_PROTECTION") {
-    if (value != "true" && value != "false") return BadValue(key, "true or false", value);
     std::lock_guard lock(mutex_);
-    thermal_protection_ = value == "true";
+    thermal_protection_ = number != 0;
   } else if (key == "STAGE1_VARIANCE_THRESHOLD") {
-    FD_ASSIGN_OR_RETURN(const double threshold, ParseNumber(key, value, 0, 1e6));
     std::lock_guard lock(mutex_);
-    stage1_min_variance_ = threshold;
+    stage1_min_variance_ = number;
   } else if (key == "STAGE1_KEEP_RATIO") {
-    FD_ASSIGN_OR_RETURN(const double ratio, ParseNumber(key, value, 0.001, 1));
     std::lock_guard lock(mutex_);
-    stage1_keep_ratio_ = ratio;
+    stage1_keep_ratio_ = number;
   } else if (key == "METAMODEL_BATCH_SIZE") {
-    FD_ASSIGN_OR_RETURN(const int batch, ParseWhole(key, value, 8, 65536));
     std::lock_guard lock(mutex_);
-    metamodel_batch_ = batch;
+    metamodel_batch_ = whole;
   } else if (key == "ADMISSION_RATE") {
-    FD_ASSIGN_OR_RETURN(const double rate, ParseNumber(key, value, 0, 1e6));
     std::lock_guard lock(mutex_);
-    admission_rate_ = rate;
-    admission_tokens_ = std::max(1.0, rate);
+    admission_rate_ = number;
+    admission_tokens_ = std::max(1.0, number);
     admission_refilled_ = clock_.Now();
   } else if (key == "BACKUP_INTERVAL") {
-    Result<Duration> interval = ParseDuration(value);
-    if (!interval.ok() || *interval < std::chrono::seconds(1)) {
-      return BadValue(key, "a duration of at least 1s", value);
-    }
     std::lock_guard lock(mutex_);
-    backup_interval_ = *interval;
-    next_backup_ = clock_.Now() + *interval;
+    backup_interval_ = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(number));
+    next_backup_ = clock_.Now() + backup_interval_;
   } else if (key == "BACKUP_RETENTION") {
-    FD_ASSIGN_OR_RETURN(const int retention, ParseWhole(key, value, 1, 1000));
     std::lock_guard lock(mutex_);
-    backup_retention_ = retention;
+    backup_retention_ = whole;
   }
   const std::map<std::string, std::string> after = Config();
   ActionOutcome outcome;
