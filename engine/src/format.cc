@@ -101,7 +101,8 @@ const std::vector<Variant>& ExpectationKinds() {
       {"lostJobs", "accepted jobs that never completed or failed, from the job ledger",
        {Optional("max", Integer("most jobs that may be lost (0 by default)", 0))}},
       {"quality", "selection quality of completed jobs",
-       {Required("min", Number("lowest quality score", 0, 1))}},
+       {Required("min", Number("lowest mean quality score", 0, 1)),
+        Optional("phase", String("only the jobs this phase sent (every phase's by default)"))}},
       {"timeToDetect", "time from an event to the alert firing",
        {Required("alert", String("alert name")),
         Required("after", EventRef("the event detection counts from")),
@@ -346,9 +347,9 @@ std::string ReferenceMarkdown() {
       "rates `20/s` `3/m`, sizes `512MiB` `4GiB`, ratios `95%` or `0.95`. Any scalar may be a "
       "`${parameter}` reference.\n\n"
       "Status in this release: `firedrill run` executes everything below against an embedded or remote "
-      "target with embedded or managed monitoring (docs/DRILLS.md), except GPU `stress` in a phase, "
-      "`external` monitoring, `process-kill`'s `destroyData`, `gpu-memory-hog`'s `step`, and GPU indexes "
-      "other than 0; each is refused with a clear message before the drill starts.\n\n";
+      "target with embedded, managed or external monitoring (docs/DRILLS.md; external at time scale 1 "
+      "only), except GPU `stress` in a phase, `process-kill`'s `destroyData`, `gpu-memory-hog`'s `step`, "
+      "and GPU indexes other than 0; each is refused with a clear message before the drill starts.\n\n";
   out += "## Injectors (`timeline[].inject`)\n\n| kind | acts on | fidelity | what it does |\n|---|---|---|---|\n";
   for (const injectors::InjectorInfo& info : injectors::Catalog()) {
     std::vector<std::string> targets;

@@ -32,13 +32,11 @@ DrillRecord Record() {
   for (std::int64_t t = 0; t <= 200'000; t += 5'000) {
     record.health.push_back({t, t >= 80'000 && t < 115'000 ? "CRITICAL" : "HEALTHY"});
   }
-  PhaseLoad before{"before", 0, 60'000, 60, 60, 0, {{99, 800}}};
-  PhaseLoad during{"during", 60'000, 120'000, 60, 40, 6, {{99, 4'500}}};
+  PhaseLoad before{"before", 0, 60'000, 60, 60, 0, {{99, 800}}, {60, 0.9, 0.85}};
+  PhaseLoad during{"during", 60'000, 120'000, 60, 40, 6, {{99, 4'500}}, {40, 0.7, 0.61}};
   record.phases = {before, during};
   record.end_ms = 200'000;
-  record.quality_count = 100;
-  record.quality_mean = 0.82;
-  record.quality_min = 0.61;
+  record.quality = {100, 0.82, 0.61};
   return record;
 }
 
@@ -140,7 +138,13 @@ TEST(Verdicts, LostJobsQualityAndTimes) {
 
   EXPECT_TRUE(Judge(Expect("quality", {{"min", "0.8"}}), record).held);
   EXPECT_FALSE(Judge(Expect("quality", {{"min", "0.9"}}), record).held);
-  record.quality_count = 0;
+  const Verdict before = Judge(Expect("quality", {{"min", "0.88"}, {"phase", "before"}}), record);
+  EXPECT_TRUE(before.held) << before.seen;
+  EXPECT_EQ(before.seen, "mean 0.900 over 60 jobs (lowest 0.850)");
+  EXPECT_EQ(before.expected, "mean selection quality at least 0.880 for the jobs phase before sent");
+  EXPECT_FALSE(Judge(Expect("quality", {{"min", "0.8"}, {"phase", "during"}}), record).held);
+  EXPECT_EQ(Judge(Expect("quality", {{"min", "0.8"}, {"phase", "nope"}}), record).seen, "phase nope never ran");
+  record.quality.count = 0;
   EXPECT_EQ(Judge(Expect("quality", {{"min", "0.1"}}), record).seen, "no job completed");
 
   const Verdict detect = Judge(Expect("timeToDetect", {{"alert", "GpuFull"}, {"after", "hog.start"}, {"max", "30s"}}), record);

@@ -229,6 +229,7 @@ struct JobLoad::State : std::enable_shared_from_this<JobLoad::State> {
       counts.name = phase.name;
       result.phases.push_back(counts);
       result.phase_corrected.emplace_back();
+      result.phase_quality.emplace_back();
     }
     BeginPhase(0);  // every send is a timer, even one due now
   }
@@ -370,6 +371,7 @@ struct JobLoad::State : std::enable_shared_from_this<JobLoad::State> {
           result.uncorrected.Record(at - record.sent);
           result.phase_corrected[record.phase].Record(at - record.intended);
           result.quality.Record(event.quality);
+          result.phase_quality[record.phase].Record(event.quality);
           recent.push_back({at, at - record.intended, true});
           TrimRecent(at);
           for (const auto& [stage, seconds] : event.stage_seconds) {

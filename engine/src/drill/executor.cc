@@ -932,6 +932,14 @@ void Conductor::Teardown() {
   if (!drill_dir_.empty()) fs::remove_all(drill_dir_, error);
 }
 
+namespace {
+
+QualitySeen Seen(const workload::QualityStats& stats) {
+  return {.count = stats.count, .mean = stats.mean(), .min = stats.min};
+}
+
+}  // namespace
+
 void Conductor::BuildRecord() {
   std::lock_guard lock(mutex_);
   if (!record_closed_) record_.end_ms = Now();  // set-up failed: no loop ran
@@ -954,13 +962,12 @@ void Conductor::BuildRecord() {
       phase.latency_ms[percentile] =
           static_cast<double>(result.phase_corrected[i].ValueAtQuantile(percentile / 100.0)) / 1e6;
     }
+    phase.quality = Seen(result.phase_quality[i]);
     record_.phases.push_back(phase);
   }
   const workload::LedgerSummary& ledger = resume_result_ ? resume_result_->ledger : result.ledger;
   record_.lost_jobs = ledger.lost + ledger.unanswered + static_cast<std::int64_t>(ledger.duplicated_keys.size());
-  record_.quality_count = result.quality.count;
-  record_.quality_mean = result.quality.mean();
-  record_.quality_min = result.quality.min;
+  record_.quality = Seen(result.quality);
 }
 
 DrillOutcome Conductor::Conclude() {
@@ -1090,7 +1097,8 @@ DrillOutcome Conductor::Conclude() {
                         {"sent", phase.sent},
                         {"completed", phase.completed},
                         {"errors", phase.errors},
-                        {"latencySeconds", latency}});
+                        {"latencySeconds", latency},
+                        {"quality", {{"count", phase.quality.count}, {"mean", phase.quality.mean}, {"min", phase.quality.min}}}});
     }
     result["load"] = {{"phases", phases},
                       {"ledger", load["ledger"]},

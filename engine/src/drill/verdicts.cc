@@ -270,16 +270,26 @@ void LostJobs(const Spec& spec, const DrillRecord& record, Verdict& verdict) {
 
 void Quality(const Spec& spec, const DrillRecord& record, Verdict& verdict) {
   const double min = spec.Number("min", 0);
+  const std::string phase = spec.Text("phase");
   char text[128];
   std::snprintf(text, sizeof text, "mean selection quality at least %.3f", min);
-  verdict.expected = text;
-  if (record.quality_count == 0) {
+  verdict.expected = text + (phase.empty() ? "" : " for the jobs phase " + phase + " sent");
+  const QualitySeen* quality = &record.quality;
+  if (!phase.empty()) {
+    const std::vector<const PhaseLoad*> phases = Phases(record, spec);
+    if (phases.empty()) {
+      verdict.seen = "phase " + phase + " never ran";
+      return;
+    }
+    quality = &phases.front()->quality;
+  }
+  if (quality->count == 0) {
     verdict.seen = "no job completed";
     return;
   }
-  verdict.held = record.quality_mean >= min;
-  std::snprintf(text, sizeof text, "mean %.3f over %lld jobs (lowest %.3f)", record.quality_mean,
-                static_cast<long long>(record.quality_count), record.quality_min);
+  verdict.held = quality->mean >= min;
+  std::snprintf(text, sizeof text, "mean %.3f over %lld jobs (lowest %.3f)", quality->mean,
+                static_cast<long long>(quality->count), quality->min);
   verdict.seen = text;
 }
 

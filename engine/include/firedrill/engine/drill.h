@@ -76,6 +76,13 @@ struct DrillEvent {
   nlohmann::json detail = nlohmann::json::object();
 };
 
+// Selection quality the pipeline reported for completed jobs.
+struct QualitySeen {
+  std::int64_t count = 0;
+  double mean = 0;
+  double min = 0;  // meaningful when count > 0
+};
+
 struct PhaseLoad {
   std::string name;
   std::int64_t start_ms = 0;
@@ -85,6 +92,7 @@ struct PhaseLoad {
   std::int64_t errors = 0;  // failed, rejected, lost and unanswered
   // Corrected latency quantiles of the phase's completed jobs, ms: p -> value.
   std::map<double, double> latency_ms;
+  QualitySeen quality;  // of the jobs the phase sent
 };
 
 struct DrillRecord {
@@ -105,9 +113,7 @@ struct DrillRecord {
   std::int64_t end_ms = 0;
   // From the ledger, after the resume.
   std::int64_t lost_jobs = 0;
-  std::int64_t quality_count = 0;
-  double quality_mean = 0;
-  double quality_min = 0;
+  QualitySeen quality;  // of every phase's jobs
 
   // First time of an event ("start", "hog.start", "alert.X.firing", ...).
   std::optional<std::int64_t> EventTime(const std::string& name) const;

@@ -97,6 +97,8 @@ struct JobLoadResult {
   // Corrected latency of the jobs each phase sent, parallel to `phases`.
   std::vector<LatencyHistogram> phase_corrected;
   QualityStats quality;
+  // Quality of the jobs each phase sent, parallel to `phases`.
+  std::vector<QualityStats> phase_quality;
   // Each stage's seconds as the pipeline reported them, recorded in ns;
   // keyed "stage1", "stage2", "stage3".
   std::map<std::string, LatencyHistogram> stage_seconds;
