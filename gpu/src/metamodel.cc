@@ -147,6 +147,13 @@ double Metamodel::Train(const std::vector<TrainingExample>& examples, int steps,
   return rmse;
 }
 
+void Metamodel::Invert() {
+  for (int i = kSecondLayer; i < s2::kWeightCount; ++i) weights_[i] = -weights_[i];
+  std::fill(first_moment_.begin(), first_moment_.end(), 0.0);
+  std::fill(second_moment_.begin(), second_moment_.end(), 0.0);
+  steps_ = 0;
+}
+
 void Metamodel::Perturb(double relative, std::uint64_t seed) {
   std::mt19937_64 random(seed);
   for (const auto& [begin, end] : kLayers) {

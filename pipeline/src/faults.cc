@@ -59,6 +59,13 @@ class Params {
     }
     return value;
   }
+  Result<bool> Boolean(const std::string& name) const {
+    FD_ASSIGN_OR_RETURN(const std::string text, Text(name));
+    if (text != "true" && text != "false") {
+      return ParamError(kind_, name, "expected true or false, got '" + text + "'");
+    }
+    return text == "true";
+  }
   Result<double> Ratio(const std::string& name) const {
     FD_ASSIGN_OR_RETURN(const std::string text, Text(name));
     Result<double> ratio = ParseRatio(text);
@@ -220,15 +227,27 @@ Result<FaultLease> PipelineService::StartFault(const std::string& kind,
       inference_jitter_ = Duration::zero();
     };
   } else if (kind == "metamodel-corruption") {
-    FD_RETURN_IF_ERROR(params.Allow({"noise"}));
-    FD_ASSIGN_OR_RETURN(const double noise, params.Number("noise", 0, 100));
+    FD_RETURN_IF_ERROR(params.Allow({"noise", "invert"}));
+    double noise = 0;
+    if (params.Has("noise")) {
+      FD_ASSIGN_OR_RETURN(noise, params.Number("noise", 0, 100));
+    }
+    bool invert = false;
+    if (params.Has("invert")) {
+      FD_ASSIGN_OR_RETURN(invert, params.Boolean("invert"));
+    }
+    if (params.Has("noise") == invert) {
+      return ParamError(kind, "noise", "give exactly one of noise (a number) and invert: true");
+    }
     std::lock_guard lock(mutex_);
     const std::shared_ptr<const gpu::Metamodel> original = metamodel_;
     gpu::Metamodel corrupted = *original;
-    corrupted.Perturb(noise, options_.seed + next_fault_);
+    if (invert) corrupted.Invert();
+    if (noise > 0) corrupted.Perturb(noise, options_.seed + next_fault_);
     metamodel_ = std::make_shared<const gpu::Metamodel>(std::move(corrupted));
     const std::shared_ptr<const gpu::Metamodel> planted = metamodel_;
-    lease.effect = "metamodel weights carry noise of " + Number(noise) + "x their RMS";
+    lease.effect = invert ? "the metamodel's output is negated: it ranks subsets backwards"
+                          : "metamodel weights carry noise of " + Number(noise) + "x their RMS";
     // Undo restores the original, unless a reload has replaced the model since.
     undo = [this, original, planted] {
       std::lock_guard restore_lock(mutex_);

@@ -101,6 +101,25 @@ TEST(Stage2Test, ACorruptedMetamodelKeepsFewerPlantedFeatures) {
   EXPECT_GT(bad_rmse, 3 * good->metamodel_rmse);
 }
 
+// The form of the fault a drill relies on: a model inverted by a sign error
+// steers every search wrong, whatever the search's seed.
+TEST(Stage2Test, AnInvertedMetamodelKeepsFewPlantedFeaturesEveryTime) {
+  const Prepared prepared = Prepare(kSpec);
+  Stage2Workspace workspace;
+  Metamodel inverted = Pretrained();
+  inverted.Invert();
+  for (std::uint64_t seed = 1; seed <= 3; ++seed) {
+    const Stage2Options options{.rounds = 16, .seed = seed};
+    auto result = RunStage2(prepared.dataset.data, prepared.dataset.target, kSpec.samples,
+                            prepared.stage1, inverted, options, &workspace);
+    ASSERT_TRUE(result.ok()) << result.status();
+    const std::size_t found = Planted(result->selected, prepared.dataset.informative);
+    std::printf("search seed %llu: %zu of %zu planted kept\n", static_cast<unsigned long long>(seed), found,
+                prepared.dataset.informative.size());
+    EXPECT_LT(found, prepared.dataset.informative.size() / 2);
+  }
+}
+
 TEST(Stage2Test, SameSeedSameSelection) {
   const Prepared prepared =
       Prepare({.samples = 2000, .features = 400, .informative = 8, .decoys = 4, .seed = 3});
@@ -174,6 +193,11 @@ TEST(MetamodelTest, TrainingFitsAndPerturbingUndoesIt) {
   std::printf("RMSE %.4f before training, %.4f after\n", before, after);
   EXPECT_LT(after, 0.02);
   EXPECT_LT(after, before / 10);
+  Metamodel inverted = model;
+  inverted.Invert();
+  for (const TrainingExample& example : examples) {
+    EXPECT_FLOAT_EQ(inverted.Predict(example.descriptor.data()), -model.Predict(example.descriptor.data()));
+  }
   model.Perturb(2.0, 5);
   EXPECT_GT(model.Train(examples, 1, 0.0), 5 * after);
 }

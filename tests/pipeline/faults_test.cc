@@ -164,6 +164,17 @@ TEST_F(FaultsTest, MetamodelCorruptionIsUndoneByReloadOrByTheLeaseEnding) {
   ASSERT_TRUE(Start("metamodel-corruption", {{"noise", "3"}}, 600, &lease).ok());
   ASSERT_TRUE(Stop(lease.id()).ok());
   EXPECT_FALSE(service_->ReloadMetamodel()->changed) << "the lease ending restored the original";
+  ASSERT_TRUE(Start("metamodel-corruption", {{"invert", "true"}}, 600, &lease).ok());
+  EXPECT_EQ(lease.effect(), "the metamodel's output is negated: it ranks subsets backwards");
+  EXPECT_TRUE(service_->ReloadMetamodel()->changed) << "the inverted model differs from the saved one";
+  ASSERT_TRUE(Stop(lease.id()).ok());
+  for (const std::map<std::string, std::string>& params :
+       std::vector<std::map<std::string, std::string>>{{}, {{"noise", "3"}, {"invert", "true"}}, {{"invert", "false"}}}) {
+    const grpc::Status status = Start("metamodel-corruption", params, 600, &lease);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(status.error_message(),
+              "metamodel-corruption: parameter 'noise': give exactly one of noise (a number) and invert: true");
+  }
 }
 
 TEST_F(FaultsTest, MemoryHogAndConfigFaultsComeBackWhenStopped) {

@@ -36,6 +36,10 @@ class Metamodel {
   // Adds Gaussian noise of `relative` times each layer's RMS weight: the
   // metamodel-corruption fault.
   void Perturb(double relative, std::uint64_t seed);
+  // Negates the output layer, so the model ranks subsets backwards (what a
+  // sign error in a bad checkpoint does): the corruption that misleads the
+  // search every time, where noise of a given size may or may not.
+  void Invert();
 
   const std::vector<float>& weights() const { return weights_; }
 
