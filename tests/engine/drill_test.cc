@@ -1,4 +1,4 @@
-// Whole drills against the real hsof-pipeline: the three shipped scenarios
+// Whole drills against the real hsof-pipeline: the shipped scenarios
 // hold; each fails, naming the expectation, when its fix is taken out of the
 // runbook or its fault is too weak; a real Prometheus and Alertmanager reach
 // the embedded evaluator's verdicts; Ctrl-C undoes everything and exits 3;
@@ -127,7 +127,9 @@ TEST_P(ShippedDrill, HoldsWithEveryExpectationMet) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Drills, ShippedDrill,
-                         ::testing::Values("gpu-memory-exhaustion", "pipeline-stage-timeout", "system-down"),
+                         ::testing::Values("gpu-memory-exhaustion", "pipeline-stage-timeout", "system-down",
+                                           "backup-overdue", "feature-reduction-ratio-anomaly",
+                                           "feature-selection-quality-low"),
                          [](const ::testing::TestParamInfo<std::string>& param) {
                            std::string name = param.param;
                            std::replace(name.begin(), name.end(), '-', '_');
@@ -202,6 +204,43 @@ TEST_F(DrillTest, WithoutTheRestartTheSystemStaysDown) {
   EXPECT_FALSE(verdicts.at("alertResolves:SystemDown"));
   EXPECT_FALSE(verdicts.at("healthy"));
   EXPECT_NE(Summary(outcome).find("not HEALTHY by the end of the drill (last seen: unreachable)"), std::string::npos)
+      << Summary(outcome);
+  ExpectNothingLeft();
+}
+
+TEST_F(DrillTest, WithoutTheBackupByHandTheBackupStaysOverdue) {
+  Scenario scenario = Load("scenarios/backup-overdue.yaml");
+  RemoveStep(scenario, "trigger-backup");
+  const DrillOutcome outcome = RunDrill(scenario, Options("no-backup"));
+  EXPECT_EQ(outcome.exit_code, kDrillFailed) << Summary(outcome);
+  const auto verdicts = Verdicts(outcome);
+  EXPECT_TRUE(verdicts.at("alertFires:BackupOverdue"));
+  EXPECT_FALSE(verdicts.at("alertResolves:BackupOverdue"));
+  EXPECT_FALSE(verdicts.at("recovery"));
+  ExpectNothingLeft();
+}
+
+TEST_F(DrillTest, WithoutTheConfigRestoredTheRatioStaysAnomalous) {
+  Scenario scenario = Load("scenarios/feature-reduction-ratio-anomaly.yaml");
+  RemoveStep(scenario, "restore-keep-ratio");
+  const DrillOutcome outcome = RunDrill(scenario, Options("no-restore"));
+  EXPECT_EQ(outcome.exit_code, kDrillFailed) << Summary(outcome);
+  const auto verdicts = Verdicts(outcome);
+  EXPECT_TRUE(verdicts.at("alertFires:FeatureReductionRatioAnomaly"));
+  EXPECT_FALSE(verdicts.at("alertResolves:FeatureReductionRatioAnomaly"));
+  ExpectNothingLeft();
+}
+
+TEST_F(DrillTest, WithoutTheReloadQualityStaysLowUntilTheFaultEnds) {
+  Scenario scenario = Load("scenarios/feature-selection-quality-low.yaml");
+  RemoveStep(scenario, "reload-metamodel");
+  const DrillOutcome outcome = RunDrill(scenario, Options("no-reload"));
+  EXPECT_EQ(outcome.exit_code, kDrillFailed) << Summary(outcome);
+  const auto verdicts = Verdicts(outcome);
+  EXPECT_TRUE(verdicts.at("alertFires:FeatureSelectionQualityLow"));
+  EXPECT_FALSE(verdicts.at("alertResolves:FeatureSelectionQualityLow"));
+  EXPECT_FALSE(verdicts.at("recovery"));
+  EXPECT_NE(Summary(outcome).find("| **FAILED** | alertResolves:FeatureSelectionQualityLow |"), std::string::npos)
       << Summary(outcome);
   ExpectNothingLeft();
 }
