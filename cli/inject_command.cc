@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "firedrill/core/clock.h"
+#include "firedrill/core/text.h"
 #include "firedrill/core/units.h"
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
@@ -153,6 +154,10 @@ int RunInjectCommand(const InjectCommandOptions& options) {
     if (field.required && !fields.contains(field.name)) {
       return Usage(options.kind + ": " + field.name + " is required (" + ParameterNames(*info) + ")");
     }
+  }
+  for (const std::vector<std::string>& group : info->exactly_one_of) {
+    const auto given = std::count_if(group.begin(), group.end(), [&](const std::string& name) { return fields.contains(name); });
+    if (given != 1) return Usage(options.kind + ": give exactly one of " + JoinNames(group, " and "));
   }
   Result<Duration> ttl = ParseDuration(options.ttl);
   if (!ttl.ok() || *ttl < std::chrono::milliseconds(100)) {

@@ -249,6 +249,7 @@ Json ToJsonSchema(const Schema& schema) {
         Json then{{"properties", variant_properties},
                   {"propertyNames", Json{{"enum", allowed}}}};
         if (!variant_required.empty()) then["required"] = variant_required;
+        if (!variant.exactly_one_of.empty()) then["allOf"] = OneOfGroups(variant.exactly_one_of);
         if (!variant.description.empty()) then["description"] = variant.description;
         branches.push_back(Json{{"if", Json{{"properties", Json{{key, Json{{"const", variant.kind}}}}}}},
                                 {"then", then}});

@@ -33,7 +33,7 @@ SchemaPtr ChecksSchema() {
 SchemaPtr InjectorUnion() {
   std::vector<Variant> variants;
   for (const injectors::InjectorInfo& info : injectors::Catalog()) {
-    variants.push_back(Variant{info.kind, info.summary, info.parameters});
+    variants.push_back(Variant{info.kind, info.summary, info.parameters, info.exactly_one_of});
   }
   return Union("injector", std::move(variants), "the fault to inject");
 }

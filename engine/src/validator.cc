@@ -149,7 +149,7 @@ void Validator::Check(const TreeNode& node, const spec::Schema& schema, const st
       if (node.kind != TreeNode::Kind::kMap) return mismatch();
       std::vector<const spec::Field*> fields;
       for (const spec::Field& field : schema.fields) fields.push_back(&field);
-      if (schema.type == Type::kObject) return CheckFields(node, fields, schema, path, "");
+      if (schema.type == Type::kObject) return CheckFields(node, fields, schema, schema.exactly_one_of, path, "");
       const std::string& key = schema.discriminator;
       const TreeNode* kind = node.Find(key);
       std::vector<std::string> kinds;
@@ -172,7 +172,7 @@ void Validator::Check(const TreeNode& node, const spec::Schema& schema, const st
         return;
       }
       for (const spec::Field& field : variant->fields) fields.push_back(&field);
-      return CheckFields(node, fields, schema, path, key);
+      return CheckFields(node, fields, schema, variant->exactly_one_of, path, key);
     }
     case Type::kList: {
       if (node.kind != TreeNode::Kind::kList) return mismatch();
@@ -211,8 +211,9 @@ void Validator::Check(const TreeNode& node, const spec::Schema& schema, const st
 }
 
 void Validator::CheckFields(const TreeNode& node, const std::vector<const spec::Field*>& fields,
-                            const spec::Schema& schema, const std::string& path,
-                            const std::string& allowed_extra_key) {
+                            const spec::Schema& schema,
+                            const std::vector<std::vector<std::string>>& exactly_one_of,
+                            const std::string& path, const std::string& allowed_extra_key) {
   std::vector<std::string> names = FieldNames(fields);
   if (!allowed_extra_key.empty()) names.push_back(allowed_extra_key);
   for (const auto& [key, value] : node.entries) {
@@ -239,7 +240,7 @@ void Validator::CheckFields(const TreeNode& node, const std::vector<const spec::
       Report(node, std::move(message));
     }
   }
-  for (const auto& group : schema.exactly_one_of) {
+  for (const auto& group : exactly_one_of) {
     std::vector<std::string> present;
     for (const std::string& name : group) {
       if (node.Find(name) != nullptr) present.push_back(name);

@@ -29,9 +29,10 @@ class Validator {
   }
 
  private:
+  // `exactly_one_of`: the object's groups, or the chosen variant's.
   void CheckFields(const TreeNode& node, const std::vector<const spec::Field*>& fields,
-                   const spec::Schema& schema, const std::string& path,
-                   const std::string& allowed_extra_key);
+                   const spec::Schema& schema, const std::vector<std::vector<std::string>>& exactly_one_of,
+                   const std::string& path, const std::string& allowed_extra_key);
 
   std::string file_;
   Diagnostics* diagnostics_;

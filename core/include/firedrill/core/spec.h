@@ -47,6 +47,8 @@ struct Variant {
   std::string kind;
   std::string description;
   std::vector<Field> fields;
+  // Each group names fields of which exactly one must be set.
+  std::vector<std::vector<std::string>> exactly_one_of = {};
 };
 
 struct Schema {

@@ -40,6 +40,8 @@ struct InjectorInfo {
   std::vector<TargetKind> targets;
   std::vector<Fidelity> fidelities;
   std::vector<spec::Field> parameters;
+  // Each group names parameters of which exactly one must be given.
+  std::vector<std::vector<std::string>> exactly_one_of = {};
 };
 
 const std::vector<InjectorInfo>& Catalog();
