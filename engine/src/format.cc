@@ -131,7 +131,7 @@ const std::vector<Variant>& GuardrailKinds() {
 const std::vector<Variant>& RunbookActions() {
   static const std::vector<Variant> actions = {
       {"admin.scaleWorkers", "set the number of job workers",
-       {Required("workers", Integer("worker count", 0, 4096))}},
+       {Required("workers", Integer("worker count", 0, 64))}},
       {"admin.setConfig", "set a configuration key",
        {Required("key", Enum(pipeline::ConfigKeyNames(), "configuration key")),
         Required("value", Scalar("new value"))}},

@@ -116,7 +116,7 @@ TEST_P(ShippedDrill, HoldsWithEveryExpectationMet) {
   for (const auto& [name, held] : Verdicts(outcome)) EXPECT_TRUE(held) << name;
   EXPECT_GE(Verdicts(outcome).size(), scenario.expectations.size() + 2) << "steady state and recovery are verdicts";
   EXPECT_LT(outcome.result["wallSeconds"].get<double>(), 120) << "a shipped drill runs in under two minutes";
-  EXPECT_EQ(outcome.result["timeScale"], 20);
+  EXPECT_EQ(outcome.result["timeScale"].get<double>(), scenario.time_scale);
   EXPECT_EQ(outcome.result["load"]["lostJobs"], 0);
   for (const std::string format : {"json", "markdown", "junit", "html"}) {
     ASSERT_TRUE(outcome.reports.count(format)) << format;
@@ -129,7 +129,7 @@ TEST_P(ShippedDrill, HoldsWithEveryExpectationMet) {
 INSTANTIATE_TEST_SUITE_P(Drills, ShippedDrill,
                          ::testing::Values("gpu-memory-exhaustion", "pipeline-stage-timeout", "system-down",
                                            "backup-overdue", "feature-reduction-ratio-anomaly",
-                                           "feature-selection-quality-low"),
+                                           "feature-selection-quality-low", "throughput-low", "system-update"),
                          [](const ::testing::TestParamInfo<std::string>& param) {
                            std::string name = param.param;
                            std::replace(name.begin(), name.end(), '-', '_');
@@ -242,6 +242,31 @@ TEST_F(DrillTest, WithoutTheReloadQualityStaysLowUntilTheFaultEnds) {
   EXPECT_FALSE(verdicts.at("recovery"));
   EXPECT_NE(Summary(outcome).find("| **FAILED** | alertResolves:FeatureSelectionQualityLow |"), std::string::npos)
       << Summary(outcome);
+  ExpectNothingLeft();
+}
+
+TEST_F(DrillTest, WithoutTheScaleUpThroughputStaysLow) {
+  Scenario scenario = Load("scenarios/throughput-low.yaml");
+  RemoveStep(scenario, "scale-workers-up");
+  const DrillOutcome outcome = RunDrill(scenario, Options("no-scale-up"));
+  EXPECT_EQ(outcome.exit_code, kDrillFailed) << Summary(outcome);
+  const auto verdicts = Verdicts(outcome);
+  EXPECT_TRUE(verdicts.at("alertFires:ThroughputLow"));
+  EXPECT_FALSE(verdicts.at("alertResolves:ThroughputLow"));
+  ExpectNothingLeft();
+}
+
+// Drained and never resumed: once the clients' retries run out every job is
+// refused, and the error-rate guardrail stops the drill.
+TEST_F(DrillTest, AnUpdateThatNeverResumesIsStoppedByTheErrorGuardrail) {
+  Scenario scenario = Load("scenarios/system-update.yaml");
+  RemoveStep(scenario, "restart");
+  RemoveStep(scenario, "resume");
+  const DrillOutcome outcome = RunDrill(scenario, Options("never-resumed"));
+  EXPECT_EQ(outcome.exit_code, kDrillAborted) << Summary(outcome);
+  EXPECT_NE(outcome.reason.find("guardrail errorRate"), std::string::npos) << outcome.reason;
+  EXPECT_FALSE(Verdicts(outcome).at("errorRate:update"));
+  EXPECT_FALSE(Verdicts(outcome).at("recovery"));
   ExpectNothingLeft();
 }
 
