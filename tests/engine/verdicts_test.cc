@@ -164,13 +164,24 @@ TEST(Verdicts, PendingAndFiringAtOneTimeIsNotARecovery) {
   const Verdict recover = Judge(Expect("timeToRecover", {{"alert", "Overdue"}, {"max", "1m"}}), record);
   EXPECT_TRUE(recover.held) << recover.seen;
   EXPECT_DOUBLE_EQ(*recover.value_seconds, 15);
-  const Verdict resolves = Judge(Expect("alertResolves", {{"alert", "Overdue"}, {"after", "start"}, {"within", "5m"}}), record);
-  EXPECT_EQ(resolves.seen, "was not firing at start (+0.0s)");
+  const Verdict resolves =
+      Judge(Expect("alertResolves", {{"alert", "Overdue"}, {"after", "recovery.end"}, {"within", "5m"}}), record);
+  EXPECT_EQ(resolves.seen, "resolved 15.0s after recovery.end");
   record.alerts.push_back({200'000, "Overdue", "pending"});
   record.alerts.push_back({200'000, "Overdue", "firing"});
   record.alerts.push_back({200'000, "Overdue", "resolved"});
   EXPECT_DOUBLE_EQ(*Judge(Expect("timeToRecover", {{"alert", "Overdue"}, {"max", "1m"}}), record).value_seconds, 15)
       << "the first firing counts";
+}
+
+// One round: a firing series clears while another goes pending then firing.
+// The alert never stopped firing.
+TEST(Verdicts, OneSeriesClearingAsAnotherFiresIsNotARecovery) {
+  DrillRecord record = Record();
+  record.alerts = {{90'000, "Hot", "firing"},     {105'000, "Hot", "pending"},
+                   {105'000, "Hot", "firing"},    {140'000, "Hot", "resolved"}};
+  const Verdict recover = Judge(Expect("timeToRecover", {{"alert", "Hot"}, {"max", "1m"}}), record);
+  EXPECT_DOUBLE_EQ(*recover.value_seconds, 50) << recover.seen;
 }
 
 json Result(bool held) {

@@ -46,20 +46,22 @@ std::optional<std::int64_t> FirstChange(const DrillRecord& record, const std::st
 }
 
 // When a firing alert stops firing: resolved, or back to pending when the
-// series that fired resolved while another is still pending. A rule with
-// `for: 0s` goes pending and firing in one round, at one time, so a change
-// counts only once the alert was seen firing.
+// series that fired resolved while another is still pending. Changes of one
+// evaluation round share a time (a `for: 0s` rule goes pending, then firing;
+// one series clears as another fires), so only the last state at each time
+// counts.
 std::optional<std::int64_t> StopsFiring(const DrillRecord& record, const std::string& alert, std::int64_t from_ms) {
-  bool firing = false;
+  std::vector<const DrillRecord::AlertChange*> changes;
   for (const DrillRecord::AlertChange& change : record.alerts) {
-    if (change.alert != alert) continue;
-    if (change.state == "firing") {
-      firing = true;
-    } else if (change.t_ms < from_ms) {
-      firing = false;
-    } else if (firing) {
-      return change.t_ms;
-    }
+    if (change.alert == alert) changes.push_back(&change);
+  }
+  bool firing = false;
+  for (std::size_t i = 0; i < changes.size(); ++i) {
+    const DrillRecord::AlertChange& change = *changes[i];
+    if (i + 1 < changes.size() && changes[i + 1]->t_ms == change.t_ms) continue;
+    const bool now_firing = change.state == "firing";
+    if (firing && !now_firing && change.t_ms >= from_ms) return change.t_ms;
+    firing = now_firing;
   }
   return std::nullopt;
 }
