@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -156,7 +157,11 @@ int RunInjectCommand(const InjectCommandOptions& options) {
     }
   }
   for (const std::vector<std::string>& group : info->exactly_one_of) {
-    const auto given = std::count_if(group.begin(), group.end(), [&](const std::string& name) { return fields.contains(name); });
+    const auto given = std::count_if(group.begin(), group.end(), [&](const std::string& name) {
+      const auto field = std::find_if(info->parameters.begin(), info->parameters.end(),
+                                      [&](const spec::Field& each) { return each.name == name; });
+      return fields.contains(name) && spec::CountsAsGiven(*field->schema, fields[name].get<std::string>());
+    });
     if (given != 1) return Usage(options.kind + ": give exactly one of " + JoinNames(group, " and "));
   }
   Result<Duration> ttl = ParseDuration(options.ttl);

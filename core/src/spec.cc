@@ -31,6 +31,10 @@ const Field* Schema::FindField(std::string_view name) const {
   return nullptr;
 }
 
+bool CountsAsGiven(const Schema& schema, std::string_view value) {
+  return !(schema.type == Type::kBoolean && value == "false");
+}
+
 const Variant* Schema::FindVariant(std::string_view kind) const {
   for (const Variant& variant : variants) {
     if (variant.kind == kind) return &variant;

@@ -1,5 +1,6 @@
 #include "validator.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <map>
@@ -243,7 +244,10 @@ void Validator::CheckFields(const TreeNode& node, const std::vector<const spec::
   for (const auto& group : exactly_one_of) {
     std::vector<std::string> present;
     for (const std::string& name : group) {
-      if (node.Find(name) != nullptr) present.push_back(name);
+      const TreeNode* value = node.Find(name);
+      if (value == nullptr) continue;
+      const auto field = std::find_if(fields.begin(), fields.end(), [&](const spec::Field* each) { return each->name == name; });
+      if (field == fields.end() || spec::CountsAsGiven(*(*field)->schema, value->scalar)) present.push_back(name);
     }
     if (present.size() == 1) continue;
     std::vector<std::string> quoted;

@@ -59,13 +59,6 @@ class Params {
     }
     return value;
   }
-  Result<bool> Boolean(const std::string& name) const {
-    FD_ASSIGN_OR_RETURN(const std::string text, Text(name));
-    if (text != "true" && text != "false") {
-      return ParamError(kind_, name, "expected true or false, got '" + text + "'");
-    }
-    return text == "true";
-  }
   Result<double> Ratio(const std::string& name) const {
     FD_ASSIGN_OR_RETURN(const std::string text, Text(name));
     Result<double> ratio = ParseRatio(text);
@@ -90,12 +83,6 @@ class Params {
   const std::map<std::string, std::string>& values_;
 };
 
-// Numbers in a lease's effect read as a person writes them: 3x, not 3.000000x.
-std::string Number(double value) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%g", value);
-  return text;
-}
 
 }  // namespace
 
@@ -184,7 +171,7 @@ Result<FaultLease> PipelineService::StartFault(const std::string& kind,
     lease.effect =
         mode == "hang"
             ? "stage " + std::to_string(number) + " holds every job until the fault ends or the stage restarts"
-            : "stage " + std::to_string(number) + " runs " + Number(factor) + "x slower";
+            : "stage " + std::to_string(number) + " runs " + FormatNumber(factor) + "x slower";
     undo = [this, number] {
       std::lock_guard lock(mutex_);
       stage_slowdown_.erase(number);
@@ -228,16 +215,21 @@ Result<FaultLease> PipelineService::StartFault(const std::string& kind,
     };
   } else if (kind == "metamodel-corruption") {
     FD_RETURN_IF_ERROR(params.Allow({"noise", "invert"}));
+    bool invert = false;
+    if (params.Has("invert")) {
+      FD_ASSIGN_OR_RETURN(const std::string text, params.Text("invert"));
+      if (text != "true" && text != "false") {
+        return ParamError(kind, "invert", "expected true or false, got '" + text + "'");
+      }
+      invert = text == "true";
+    }
+    // As the scenario validator counts them: invert: false is not given.
+    if (params.Has("noise") == invert) {
+      return ParamError(kind, "noise", "give exactly one of noise (a number) and invert: true");
+    }
     double noise = 0;
     if (params.Has("noise")) {
       FD_ASSIGN_OR_RETURN(noise, params.Number("noise", 0, 100));
-    }
-    bool invert = false;
-    if (params.Has("invert")) {
-      FD_ASSIGN_OR_RETURN(invert, params.Boolean("invert"));
-    }
-    if (params.Has("noise") == invert) {
-      return ParamError(kind, "noise", "give exactly one of noise (a number) and invert: true");
     }
     std::lock_guard lock(mutex_);
     const std::shared_ptr<const gpu::Metamodel> original = metamodel_;
@@ -247,7 +239,7 @@ Result<FaultLease> PipelineService::StartFault(const std::string& kind,
     metamodel_ = std::make_shared<const gpu::Metamodel>(std::move(corrupted));
     const std::shared_ptr<const gpu::Metamodel> planted = metamodel_;
     lease.effect = invert ? "the metamodel's output is negated: it ranks subsets backwards"
-                          : "metamodel weights carry noise of " + Number(noise) + "x their RMS";
+                          : "metamodel weights carry noise of " + FormatNumber(noise) + "x their RMS";
     // Undo restores the original, unless a reload has replaced the model since.
     undo = [this, original, planted] {
       std::lock_guard restore_lock(mutex_);
@@ -341,8 +333,8 @@ Result<FaultLease> PipelineService::StartFault(const std::string& kind,
                                           (model.thermal_resistance_c_per_w * model.idle_power_w));
     simulated->SetCoolingLoss(loss);
     if (slowdown > 0) FD_RETURN_IF_ERROR(device_->SetThrottle(1 - slowdown));
-    lease.effect = "cooling " + Number(loss) + "x worse: the simulated die heats towards " +
-                   Number(temperature) + " C";
+    lease.effect = "cooling " + FormatNumber(loss) + "x worse: the simulated die heats towards " +
+                   FormatNumber(temperature) + " C";
     undo = [this, simulated, slowdown] {
       simulated->SetCoolingLoss(1);
       if (slowdown > 0) (void)device_->SetThrottle(1);

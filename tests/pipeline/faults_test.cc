@@ -175,6 +175,10 @@ TEST_F(FaultsTest, MetamodelCorruptionIsUndoneByReloadOrByTheLeaseEnding) {
     EXPECT_EQ(status.error_message(),
               "metamodel-corruption: parameter 'noise': give exactly one of noise (a number) and invert: true");
   }
+  EXPECT_EQ(Start("metamodel-corruption", {{"invert", "yes"}}, 600, &lease).error_message(),
+            "metamodel-corruption: parameter 'invert': expected true or false, got 'yes'");
+  ASSERT_TRUE(Start("metamodel-corruption", {{"noise", "3"}, {"invert", "false"}}, 600, &lease).ok());
+  ASSERT_TRUE(Stop(lease.id()).ok());
 }
 
 TEST_F(FaultsTest, MemoryHogAndConfigFaultsComeBackWhenStopped) {

@@ -99,6 +99,10 @@ SchemaPtr Union(std::string variant_noun, std::vector<Variant> variants,
 Field Required(std::string name, SchemaPtr schema, std::string description = {});
 Field Optional(std::string name, SchemaPtr schema, std::string description = {});
 
+// Whether a field set to `value` counts as given for an exactly_one_of
+// group: a boolean flag set to false does not.
+bool CountsAsGiven(const Schema& schema, std::string_view value);
+
 // Human name of a type for messages: "a duration", "a list", "an integer".
 std::string TypeNoun(const Schema& schema);
 
