@@ -239,6 +239,7 @@ TEST_F(DrillTest, WithoutTheReloadQualityStaysLowUntilTheFaultEnds) {
   const auto verdicts = Verdicts(outcome);
   EXPECT_TRUE(verdicts.at("alertFires:FeatureSelectionQualityLow"));
   EXPECT_FALSE(verdicts.at("alertResolves:FeatureSelectionQualityLow"));
+  EXPECT_FALSE(verdicts.at("quality:after")) << "the corruption lasts through the after phase";
   EXPECT_FALSE(verdicts.at("recovery"));
   EXPECT_NE(Summary(outcome).find("| **FAILED** | alertResolves:FeatureSelectionQualityLow |"), std::string::npos)
       << Summary(outcome);
@@ -253,6 +254,7 @@ TEST_F(DrillTest, WithoutTheScaleUpThroughputStaysLow) {
   const auto verdicts = Verdicts(outcome);
   EXPECT_TRUE(verdicts.at("alertFires:ThroughputLow"));
   EXPECT_FALSE(verdicts.at("alertResolves:ThroughputLow"));
+  EXPECT_FALSE(verdicts.at("throughput:after")) << "no worker runs in the after phase";
   ExpectNothingLeft();
 }
 
@@ -265,7 +267,12 @@ TEST_F(DrillTest, AnUpdateThatNeverResumesIsStoppedByTheErrorGuardrail) {
   const DrillOutcome outcome = RunDrill(scenario, Options("never-resumed"));
   EXPECT_EQ(outcome.exit_code, kDrillAborted) << Summary(outcome);
   EXPECT_NE(outcome.reason.find("guardrail errorRate"), std::string::npos) << outcome.reason;
-  EXPECT_FALSE(Verdicts(outcome).at("errorRate:update"));
+  for (const json& verdict : outcome.result["expectations"]) {
+    if (verdict["name"] != "errorRate:update") continue;
+    EXPECT_FALSE(verdict["held"].get<bool>());
+    EXPECT_NE(verdict["seen"].get<std::string>().find(" over"), std::string::npos)
+        << "judged over the budget, not cut short: " << verdict["seen"];
+  }
   EXPECT_FALSE(Verdicts(outcome).at("recovery"));
   ExpectNothingLeft();
 }
