@@ -5,6 +5,13 @@
 #include <cstdio>
 
 namespace firedrill {
+
+std::string FormatNumber(double value) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), "%.6g", value);
+  return buffer;
+}
+
 namespace {
 
 // Reads an unsigned decimal number ("12", "0.5") at the front of `text`.
@@ -37,12 +44,6 @@ Status Bad(std::string_view what, std::string_view text, std::string_view why,
   if (!why.empty()) message += " (" + std::string(why) + ")";
   message += ": expected " + std::string(forms);
   return Status(StatusCode::kInvalidArgument, std::move(message));
-}
-
-std::string TrimNumber(double value) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof(buffer), "%.6g", value);
-  return buffer;
 }
 
 struct DurationUnit {
@@ -149,7 +150,7 @@ Result<double> ParseRatio(std::string_view text) {
   }
   if (!rest.empty()) return Bad("ratio", text, "", kRatioForms);
   if (value > 1) {
-    return Bad("ratio", text, "a fraction is at most 1; write " + TrimNumber(value) + "% for a percentage",
+    return Bad("ratio", text, "a fraction is at most 1; write " + FormatNumber(value) + "% for a percentage",
                kRatioForms);
   }
   return value;
@@ -179,13 +180,13 @@ std::string FormatDuration(Duration duration) {
     if (nanos % 1'000'000'000LL == 0) {
       out += std::to_string(nanos / 1'000'000'000LL) + "s";
     } else {
-      out += TrimNumber(static_cast<double>(nanos) / 1e9) + "s";
+      out += FormatNumber(static_cast<double>(nanos) / 1e9) + "s";
     }
   }
   return out;
 }
 
-std::string FormatRate(Rate rate) { return TrimNumber(rate.per_second) + "/s"; }
+std::string FormatRate(Rate rate) { return FormatNumber(rate.per_second) + "/s"; }
 
 std::string FormatSize(std::uint64_t bytes) {
   static constexpr std::string_view kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
@@ -195,9 +196,9 @@ std::string FormatSize(std::uint64_t bytes) {
     value /= 1024;
     ++unit;
   }
-  return TrimNumber(value) + std::string(kUnits[unit]);
+  return FormatNumber(value) + std::string(kUnits[unit]);
 }
 
-std::string FormatRatio(double ratio) { return TrimNumber(ratio * 100) + "%"; }
+std::string FormatRatio(double ratio) { return FormatNumber(ratio * 100) + "%"; }
 
 }  // namespace firedrill

@@ -941,7 +941,7 @@ Result<ActionOutcome> PipelineService::SetConfig(const std::string& key, const s
     admission_refilled_ = clock_.Now();
   } else if (key == "BACKUP_INTERVAL") {
     std::lock_guard lock(mutex_);
-    backup_interval_ = std::chrono::duration_cast<Duration>(std::chrono::duration<double>(number));
+    backup_interval_ = std::chrono::round<Duration>(std::chrono::duration<double>(number));
     next_backup_ = clock_.Now() + backup_interval_;
   } else if (key == "BACKUP_RETENTION") {
     std::lock_guard lock(mutex_);

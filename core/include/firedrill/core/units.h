@@ -32,6 +32,7 @@ std::string FormatDuration(Duration duration);
 std::string FormatRate(Rate rate);              // "20/s", "0.5/s"
 std::string FormatSize(std::uint64_t bytes);     // "512MiB", "1.5GiB", "1000B"
 std::string FormatRatio(double ratio);          // "95%"
+std::string FormatNumber(double value);         // "3", "0.25", "1.5e+06": six significant digits
 
 // The forms each parser accepts, for messages and for the JSON Schema.
 inline constexpr std::string_view kDurationForms = "a number and a unit (ns, us, ms, s, m, h, d, w), e.g. 250ms, 30s, 5m, 1h30m";
