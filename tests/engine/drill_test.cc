@@ -134,7 +134,8 @@ TEST_P(ShippedDrill, HoldsWithEveryExpectationMet) {
 INSTANTIATE_TEST_SUITE_P(Drills, ShippedDrill,
                          ::testing::Values("gpu-memory-exhaustion", "pipeline-stage-timeout", "system-down",
                                            "backup-overdue", "feature-reduction-ratio-anomaly",
-                                           "feature-selection-quality-low", "throughput-low", "system-update"),
+                                           "feature-selection-quality-low", "throughput-low", "system-update",
+                                           "health-check-failing", "processing-stalled"),
                          [](const ::testing::TestParamInfo<std::string>& param) {
                            std::string name = param.param;
                            std::replace(name.begin(), name.end(), '-', '_');
@@ -239,6 +240,18 @@ TEST_F(DrillTest, WithoutTheReloadQualityStaysLowUntilTheFaultEnds) {
 // phase sent, and those complete in the drain once the fault ends.
 TEST_F(DrillTest, WithoutTheScaleUpThroughputStaysLow) {
   RunWithoutTheFix("scenarios/throughput-low.yaml", "scale-workers-up", "ThroughputLow");
+}
+
+TEST_F(DrillTest, WithoutTheStageRestartTheWorkersStayBlocked) {
+  RunWithoutTheFix("scenarios/processing-stalled.yaml", "restart-stage-1", "FeatureProcessingStalled");
+}
+
+// Without the restart the connection stays lost until the fault's own end:
+// the database stays CRITICAL and nothing is verified.
+TEST_F(DrillTest, WithoutTheRestartTheDatabaseStaysLost) {
+  const auto verdicts = RunWithoutTheFix("scenarios/health-check-failing.yaml", "restart", "HealthCheckFailing");
+  EXPECT_FALSE(verdicts.at("healthy"));
+  EXPECT_FALSE(verdicts.at("recovery"));
 }
 
 // Drained and never resumed: once the clients' retries run out every job is
