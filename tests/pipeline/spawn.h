@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,15 +35,21 @@ struct SpawnedPipeline {
 };
 
 // `flags` follow --data-dir DIRECTORY; `environment` is added to the child's.
-// The child's stderr goes to DIRECTORY/pipeline.log.
+// The child's stdout and stderr go to DIRECTORY/pipeline.log, and it dies with
+// the test: one left behind by a failed assertion would hold ctest's output
+// pipe open, and ctest would wait for it.
 inline SpawnedPipeline SpawnPipeline(const std::string& directory, std::vector<std::string> flags,
                                      const std::map<std::string, std::string>& environment = {}) {
   int fds[2];
   EXPECT_EQ(pipe(fds), 0);
+  const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);  // the test died before prctl
     close(fds[0]);
     freopen((directory + "/pipeline.log").c_str(), "a", stderr);
+    freopen((directory + "/pipeline.log").c_str(), "a", stdout);
     for (const auto& [name, value] : environment) setenv(name.c_str(), value.c_str(), 1);
     flags.insert(flags.begin(),
                  {"hsof-pipeline", "--data-dir", directory, "--ready-fd", std::to_string(fds[1])});
