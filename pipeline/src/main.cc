@@ -77,6 +77,8 @@ int main(int argc, char** argv) {
   app.add_option("--shared-device-memory", options.shared_device_memory,
                  "cpu and simulated devices: a folder where processes sharing the device record the memory "
                  "they hold (Firedrill's GPU memory hog does), so it is not free here");
+  app.add_option("--backup-dir", options.backup_dir,
+                 "where backups go (default: DATA_DIR/backups); elsewhere, they outlive the data directory");
   app.add_option("--backup-interval", backup_interval, "time between scheduled backups, e.g. 1h");
   app.add_option("--backup-retention", options.backup_retention, "backups kept")
       ->check(CLI::Range(1, 1000));

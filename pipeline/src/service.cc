@@ -121,11 +121,12 @@ Result<std::unique_ptr<PipelineService>> PipelineService::Start(const ServiceOpt
 Status PipelineService::Open() {
   std::error_code error;
   const fs::path data(options_.data_dir);
-  fs::create_directories(data / "backups", error);
-  if (error) {
-    return FD_STATUS(
-        StatusCode::kUnavailable,
-        "cannot create data directory " + (data / "backups").string() + ": " + error.message());
+  for (const fs::path& directory : {data, BackupDirectory()}) {
+    fs::create_directories(directory, error);
+    if (error) {
+      return FD_STATUS(StatusCode::kUnavailable,
+                       "cannot create directory " + directory.string() + ": " + error.message());
+    }
   }
   if (options_.csv_dir.empty()) fs::create_directories(data / "datasets", error);
   FD_ASSIGN_OR_RETURN(store_, JobStore::Open((data / "jobs.db").string(), clock_));
@@ -220,6 +221,11 @@ std::shared_ptr<const gpu::Metamodel> PipelineService::metamodel() {
 fs::path PipelineService::CsvDirectory() const {
   return options_.csv_dir.empty() ? fs::path(options_.data_dir) / "datasets"
                                   : fs::path(options_.csv_dir);
+}
+
+fs::path PipelineService::BackupDirectory() const {
+  return options_.backup_dir.empty() ? fs::path(options_.data_dir) / "backups"
+                                     : fs::path(options_.backup_dir);
 }
 
 Result<SubmitOutcome> PipelineService::Submit(const JobRequest& request) {
@@ -712,7 +718,7 @@ void PipelineService::UpdateTelemetry() {
 }
 
 Status PipelineService::BackupNow(std::string* path) {
-  const fs::path directory = fs::path(options_.data_dir) / "backups";
+  const fs::path directory = BackupDirectory();
   const auto stamp =
       std::chrono::duration_cast<std::chrono::milliseconds>(clock_.WallNow().time_since_epoch());
   const fs::path target = directory / ("jobs-" + std::to_string(stamp.count()) + ".db");
@@ -743,7 +749,7 @@ Status PipelineService::BackupNow(std::string* path) {
 }
 
 Status PipelineService::PruneBackups() {
-  const fs::path directory = fs::path(options_.data_dir) / "backups";
+  const fs::path directory = BackupDirectory();
   std::vector<fs::path> backups;
   std::error_code error;
   for (const auto& entry : fs::directory_iterator(directory, error)) {
@@ -767,7 +773,7 @@ Status PipelineService::PruneBackups() {
 }
 
 void PipelineService::UpdateBackupMetrics() {
-  const fs::path directory = fs::path(options_.data_dir) / "backups";
+  const fs::path directory = BackupDirectory();
   std::uintmax_t used = 0;
   std::error_code error;
   for (const auto& entry : fs::directory_iterator(directory, error)) {
@@ -1072,7 +1078,7 @@ Result<ActionOutcome> PipelineService::RestartStage(int stage) {
 }
 
 Result<ActionOutcome> PipelineService::RestoreBackup(const std::string& name) {
-  const fs::path directory = fs::path(options_.data_dir) / "backups";
+  const fs::path directory = BackupDirectory();
   fs::path path;
   if (name == "latest") {
     std::error_code error;
@@ -1110,7 +1116,18 @@ Result<ActionOutcome> PipelineService::RestoreBackup(const std::string& name) {
   outcome.changed = true;
   outcome.before = {{"jobs", total(before)}};
   outcome.after = {{"jobs", total(after)}, {"restored_from", path.string()}};
-  outcome.message = "restored the job database from " + path.string();
+  outcome.message = "restored " + total(after) + " jobs from " + path.string();
+  // Backup names carry their time (jobs-<unix ms>.db): its age is the recovery point.
+  std::int64_t taken_ms = 0;
+  const std::string stem = path.stem().string();
+  if (stem.rfind("jobs-", 0) == 0 &&
+      std::from_chars(stem.data() + 5, stem.data() + stem.size(), taken_ms).ec == std::errc()) {
+    const double age = UnixSeconds(clock_.WallNow()) - static_cast<double>(taken_ms) / 1000;
+    outcome.after["backup_age_seconds"] = Show(age);
+    outcome.message += ", a backup taken " + FormatDuration(std::chrono::duration_cast<Duration>(
+                                                  std::chrono::duration<double>(std::max(0.0, age)))) +
+                       " ago";
+  }
   return outcome;
 }
 

@@ -401,6 +401,9 @@ TEST_F(FaultsTest, RestoreBringsBackTheBackupWhileDrained) {
   ASSERT_TRUE(restored.ok()) << restored.status();
   EXPECT_EQ(restored->before.at("jobs"), "2");
   EXPECT_EQ(restored->after.at("jobs"), "1");
+  EXPECT_NE(restored->message.find("restored 1 jobs from " + backup->after.at("backup") + ", a backup taken "),
+            std::string::npos)
+      << restored->message << ": the backup's age is the recovery point";
   EXPECT_EQ(service_->GetJob(2).status().code(), StatusCode::kNotFound);
   EXPECT_EQ(service_->GetJob(1)->idempotency_key, "before-backup");
   ASSERT_TRUE(service_->ResumeAction().ok());

@@ -30,8 +30,9 @@
 namespace firedrill::pipeline {
 
 struct ServiceOptions {
-  std::string data_dir;  // jobs.db, metamodel.txt, backups/
-  std::string csv_dir;   // CSV datasets jobs may name; empty: data_dir/datasets
+  std::string data_dir;    // jobs.db, metamodel.txt, backups/
+  std::string backup_dir;  // where backups go; empty: data_dir/backups
+  std::string csv_dir;     // CSV datasets jobs may name; empty: data_dir/datasets
   gpu::BackendChoice backend = gpu::BackendChoice::kAuto;  // auto: CUDA, else the simulated device
   int workers = 2;
   int max_concurrent_batches = 2;
@@ -158,6 +159,7 @@ class PipelineService {
   void ScheduleTick();
   void Tick();
   std::filesystem::path CsvDirectory() const;
+  std::filesystem::path BackupDirectory() const;
   void UpdateTelemetry();
   void ProtectFromHeat(double temperature_c);
   // Undoes the faults whose leases have lapsed, or all of them.
