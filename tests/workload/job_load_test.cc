@@ -30,6 +30,7 @@
 #include "../net/http_client.h"
 #include "../net/loopback.h"
 #include "../pipeline/spawn.h"
+#include "firedrill/net/http_server.h"
 #include "firedrill/workload/http_job_client.h"
 
 namespace firedrill::workload {
@@ -674,6 +675,34 @@ TEST_F(HttpJobClientTest, FollowingAnUnknownJobIsLost) {
   EXPECT_EQ(events.events()[0].kind, JobEvent::Kind::kLost);
   EXPECT_EQ(events.events()[0].reason, "job not found");
   EXPECT_EQ(events.events()[0].job_id, "999999");
+}
+
+// After a restore from an older backup, the pipeline hands a lost job's id
+// to a new job: following it must not credit the other job's completion.
+// A loopback server answers as such a pipeline would, at the exact moment.
+TEST(HttpJobClient, AJobWhoseIdNowHoldsAnotherKeyIsLostNotCompleted) {
+  auto server = net::HttpServer::Start({}, [](const net::HttpRequest& request) {
+    net::HttpResponse response;
+    if (request.method == "POST") {
+      response.status = 202;
+      response.body = R"({"id": 7, "idempotency_key": "mine", "state": "queued"})";
+    } else {
+      response.body = R"({"id": 7, "idempotency_key": "someone-else", "state": "completed", "result": {"quality": 0.9}})";
+    }
+    return response;
+  });
+  ASSERT_TRUE(server.ok()) << server.status();
+  HttpJobClientOptions options;
+  options.base_url = "http://127.0.0.1:" + std::to_string((*server)->port());
+  auto client = Client(options);
+  Events events;
+  client->Submit(SmallJob("mine"), events.Callback());
+  ASSERT_TRUE(events.WaitFor(2));
+  const std::vector<JobEvent> seen = events.events();
+  EXPECT_EQ(seen[0].kind, JobEvent::Kind::kAccepted);
+  EXPECT_EQ(seen[1].kind, JobEvent::Kind::kLost);
+  EXPECT_EQ(seen[1].reason, AnotherJob("7", "someone-else"));
+  EXPECT_EQ(seen[1].reason.rfind("job 7 now holds another job (key someone-else)", 0), 0u) << seen[1].reason;
 }
 
 TEST_F(HttpJobClientTest, ManyJobsShareAFewConnections) {

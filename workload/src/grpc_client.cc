@@ -417,7 +417,12 @@ class GrpcJobClient final : public JobClient {
     job->backoff = options_.initial_backoff;
     // The stream is read to its end before the job is forgotten, but the
     // outcome is known now.
-    if (!job->settled && Finished(job->update.state())) SettleWith(job, job->update);
+    if (job->settled) return;
+    const std::string& key = job->request.idempotency_key();
+    if (!key.empty() && !job->update.idempotency_key().empty() && job->update.idempotency_key() != key) {
+      return Settle(job, JobEvent::Kind::kLost, AnotherJob(job->job_id, job->update.idempotency_key()));
+    }
+    if (Finished(job->update.state())) SettleWith(job, job->update);
   }
 
   void WatchEnded(Job* job) {

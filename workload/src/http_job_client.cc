@@ -359,6 +359,14 @@ class HttpJobClient final : public JobClient {
           body.is_object() && body.contains("state") && body["state"].is_string()
               ? body["state"].get<std::string>()
               : "";
+      const std::string key = body.is_object() && body.contains("idempotency_key") &&
+                                      body["idempotency_key"].is_string()
+                                  ? body["idempotency_key"].get<std::string>()
+                                  : "";
+      if (!r.key.empty() && !key.empty() && key != r.key) {
+        Deliver(r, JobEvent::Kind::kLost, AnotherJob(r.job_id, key), true);
+        return;
+      }
       if (state == "completed") {
         Completed(r, body);
         return;

@@ -55,6 +55,8 @@ class JobClient {
   // went out and the connection broke, or the client shut down) gets kLost
   // with no job id instead: the ledger keeps it unanswered, and a resumed run
   // sends it again under the same key, which the pipeline deduplicates.
+  // A job whose id comes to answer with another key (the pipeline's
+  // database was restored and the id reused) is kLost, never credited.
   virtual void Submit(const JobSubmission& job, JobCallback callback) = 0;
   // Follows a job accepted earlier (a run resumed after a restart): exactly
   // one of kCompleted, kFailed or kLost.
@@ -65,5 +67,8 @@ class JobClient {
   // stops the I/O thread. Idempotent; the destructor calls it.
   virtual void Shutdown() = 0;
 };
+
+// The kLost reason for a job whose id now answers with another key.
+std::string AnotherJob(const std::string& job_id, const std::string& key);
 
 }  // namespace firedrill::workload
