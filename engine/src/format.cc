@@ -70,6 +70,10 @@ const std::vector<Variant>& CheckKinds() {
         Required("op", Enum({"<", "<=", ">", ">=", "==", "!="}, "comparison")),
         Required("value", Number("value to compare with"))}},
       {"jobsComplete", "every accepted job has finished", {}},
+      {"jobsRetained",
+       "the pipeline still holds, completed under the same key, every job that finished more than recoveryPoint "
+       "before the first fault began (what a restore from backup must bring back)",
+       {Optional("recoveryPoint", DurationValue("how much work before the fault may be lost (0 by default)"))}},
   };
   return kinds;
 }
@@ -222,7 +226,8 @@ SchemaPtr ScenarioSchema() {
           {Optional("device", Enum({"auto", "cuda", "cpu", "simulated"}, "device backend (auto by default)")),
            Optional("workers", Integer("job workers", 1, 4096)),
            Optional("gpuMemoryFraction", RatioValue("GPU_MEMORY_FRACTION at start")),
-           Optional("maxConcurrentBatches", Integer("MAX_CONCURRENT_BATCHES at start", 1, 4096))}},
+           Optional("maxConcurrentBatches", Integer("MAX_CONCURRENT_BATCHES at start", 1, 4096)),
+           Optional("backupInterval", DurationValue("BACKUP_INTERVAL at start: time between scheduled backups (1h by default)"))}},
          {"remote", "a pipeline that is already running",
           {Required("http", String("base URL of the HTTP API, e.g. http://127.0.0.1:8080")),
            Optional("grpc", String("host:port of the gRPC API")),

@@ -95,7 +95,7 @@ std::vector<InjectorInfo> BuildCatalog() {
        {Fidelity::kRealResource},
        {Required("process", process),
         Optional("signal", Enum({"SIGKILL", "SIGTERM", "SIGINT", "SIGQUIT", "SIGABRT"}, "signal to send")),
-        Optional("destroyData", Boolean("also delete the process's data directory (disaster recovery drills)"))}},
+        Optional("destroyData", Boolean("then delete the process's data directory, only one Firedrill created (the embedded pipeline's; its backups live beside it): disaster recovery drills"))}},
       {"host-memory-hog", "holds host memory at a level, within the memory Firedrill may use",
        {TargetKind::kHost},
        {Fidelity::kRealResource},

@@ -412,20 +412,43 @@ Result<std::unique_ptr<Injection>> ProcessPause(const nlohmann::json& fields, In
 Result<std::unique_ptr<Injection>> ProcessKill(const nlohmann::json& fields, InjectionContext& context) {
   std::string name;
   FD_ASSIGN_OR_RETURN(const ProcessId process, KnownProcess("process-kill", fields, context, &name));
+  // Only a data directory Firedrill created may be destroyed, never one it was given.
+  std::string data_dir;
   if (Text(fields, "destroyData", "false") == "true") {
-    return FD_STATUS(StatusCode::kUnimplemented, "process-kill: destroyData is not supported yet");
+    const auto found = context.data_directories.find(name);
+    if (found == context.data_directories.end() || found->second.empty()) {
+      return Invalid("process-kill", "destroyData: process \"" + name +
+                                         "\" has no data directory Firedrill created (only the embedded pipeline's may "
+                                         "be destroyed)");
+    }
+    data_dir = found->second;
   }
   const std::string signal_name = Text(fields, "signal", "SIGKILL");
   const std::string target = "pid " + std::to_string(process.pid) + " (" + name + ")";
-  const std::string what = "process-kill: " + signal_name + " to " + target;
+  const std::string what = "process-kill: " + signal_name + " to " + target +
+                           (data_dir.empty() ? "" : ", then delete its data directory " + data_dir);
   if (context.limits.dry_run) return std::unique_ptr<Injection>(new DryRun("dry-run", "process-kill", what));
   const std::string id = NewId("process-kill", *context.clock);
   FD_RETURN_IF_ERROR(context.journal->Begin(Record(id, "process-kill", target, UndoNothing(), context)));
   const bool same = IsSameProcess(process);
   const int rc = same ? kill(process.pid, SignalNumber(signal_name)) : -1;
-  const std::string outcome = rc == 0 ? "signalled" : "failed: process gone";
+  std::string outcome = rc == 0 ? "signalled" : "failed: process gone";
+  if (rc == 0 && !data_dir.empty()) {
+    // Deleted once the process has exited (or after 10 s), so it cannot write
+    // into the directory as it goes.
+    for (int waited_ms = 0; waited_ms < 10'000; waited_ms += 10) {
+      const char state = ProcessState(process.pid);
+      if (state == 'Z' || state == 'X' || state == '?') break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    std::error_code error;
+    const std::uintmax_t removed = fs::remove_all(data_dir, error);
+    outcome = error ? "signalled; deleting " + data_dir + " failed: " + error.message()
+                    : "signalled; deleted " + data_dir + " (" + std::to_string(removed) + " entries)";
+  }
   FD_RETURN_IF_ERROR(context.journal->End(id, outcome, WallMillis(*context.clock)));
   if (rc != 0) return FD_STATUS(StatusCode::kUnavailable, "process-kill: " + target + " is gone");
+  if (outcome.find("failed") != std::string::npos) return FD_STATUS(StatusCode::kUnavailable, "process-kill: " + outcome);
   return std::unique_ptr<Injection>(new Done(id, "process-kill", what));
 }
 

@@ -118,7 +118,8 @@ class EmbeddedTarget final : public ProxiedTarget {
     std::snprintf(scale, sizeof scale, "%.17g", options_.time_scale);
     const fs::path log = directory_ / "pipeline.log";
     std::vector<std::string> arguments = {
-        options_.binary, "--data-dir", (directory_ / "data").string(), "--ready-fd", "3",
+        options_.binary, "--data-dir", (directory_ / "data").string(),
+        "--backup-dir", (directory_ / "backups").string(), "--ready-fd", "3",
         "--backend", options_.device, "--workers", std::to_string(options_.workers),
         "--gpu-memory-fraction", std::to_string(options_.gpu_memory_fraction),
         "--max-concurrent-batches", std::to_string(options_.max_concurrent_batches),
@@ -128,6 +129,12 @@ class EmbeddedTarget final : public ProxiedTarget {
         "--http-port", std::to_string(ports_.http), "--grpc-port", std::to_string(ports_.grpc),
         "--gpu-exporter-port", std::to_string(ports_.gpu_exporter),
         "--enable-faults"};
+    if (options_.backup_interval > Duration::zero()) {
+      arguments.insert(arguments.end(), {"--backup-interval", std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                                            options_.backup_interval)
+                                                                            .count()) +
+                                                                            "ms"});
+    }
     std::vector<char*> argv;
     for (std::string& argument : arguments) argv.push_back(argument.data());
     argv.push_back(nullptr);
@@ -283,6 +290,7 @@ Result<std::unique_ptr<Target>> StartEmbeddedTarget(const EmbeddedTargetOptions&
   TargetEndpoints& endpoints = target->mutable_endpoints();
   FD_ASSIGN_OR_RETURN(endpoints.faults_token, RandomToken());
   endpoints.shared_device_memory = (directory / "device").string();
+  endpoints.data_dir = (directory / "data").string();
   endpoints.device_memory = options.device_memory;
   if (Status started = target->Spawn(); !started.ok()) {
     (void)target->Stop();

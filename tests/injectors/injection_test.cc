@@ -346,6 +346,33 @@ TEST_F(InjectionTest, KillSendsTheSignalAndJournalsIt) {
   EXPECT_EQ((*all)[0].outcome, "signalled");
 }
 
+TEST_F(InjectionTest, KillWithDestroyDataDeletesOnlyADirectoryFiredrillCreated) {
+  Sleeper target;
+  context_.processes["pipeline"] = target.pid();
+  auto refused = StartInjection("process-kill", {{"process", "pipeline"}, {"destroyData", "true"}}, context_);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("has no data directory Firedrill created"), std::string::npos)
+      << refused.status();
+  EXPECT_EQ(kill(target.pid(), 0), 0) << "refused before anything was done";
+  EXPECT_TRUE(journal_->All()->empty());
+
+  const fs::path data = dir_ / "data";
+  fs::create_directories(data / "backups");
+  std::ofstream(data / "jobs.db") << "rows";
+  context_.data_directories["pipeline"] = data.string();
+  auto killed = StartInjection("process-kill", {{"process", "pipeline"}, {"destroyData", "true"}}, context_);
+  ASSERT_TRUE(killed.ok()) << killed.status();
+  EXPECT_NE((*killed)->Describe().find("then delete its data directory " + data.string()), std::string::npos);
+  int status = 0;
+  ASSERT_EQ(waitpid(target.pid(), &status, 0), target.pid());
+  EXPECT_EQ(WTERMSIG(status), SIGKILL);
+  EXPECT_FALSE(fs::exists(data));
+  EXPECT_TRUE(fs::exists(dir_)) << "only the data directory goes";
+  const auto all = journal_->All();
+  ASSERT_EQ(all->size(), 1u);
+  EXPECT_EQ((*all)[0].outcome, "signalled; deleted " + data.string() + " (3 entries)");
+}
+
 // Resident memory of this process, from /proc/self/statm.
 std::uint64_t ResidentBytes() {
   std::ifstream statm("/proc/self/statm");

@@ -172,6 +172,7 @@ class Conductor {
   bool Finished();
   // One check of a steady-state or verify block: whether it holds, and what was seen.
   std::pair<bool, std::string> Check(const Spec& check, std::int64_t since_ms);
+  std::pair<bool, std::string> JobsRetained(Duration recovery_point);
   void Abort(int exit_code, const std::string& reason);
   void EndFault(RunningFault& fault, const std::string& why);
 
@@ -331,6 +332,7 @@ Status Conductor::StartTarget() {
     embedded.workers = static_cast<int>(settings.Integer("workers", 2));
     embedded.gpu_memory_fraction = settings.RatioOr("gpuMemoryFraction", 0.9);
     embedded.max_concurrent_batches = static_cast<int>(settings.Integer("maxConcurrentBatches", 4));
+    embedded.backup_interval = settings.DurationOr("backupInterval", Duration::zero());
     embedded.seed = scenario_.seed.value_or(1);
     embedded.time_scale = scale_;
     embedded.journal = journal_.get();
@@ -352,6 +354,7 @@ Status Conductor::StartTarget() {
   context_.journal = journal_.get();
   context_.clock = &drill_;
   if (endpoints.pid > 0) context_.processes["pipeline"] = endpoints.pid;
+  if (!endpoints.data_dir.empty()) context_.data_directories["pipeline"] = endpoints.data_dir;
   context_.drill_dir = drill_dir_;
   context_.pipeline_grpc = endpoints.faults_grpc;
   context_.faults_token = endpoints.faults_token;
@@ -558,7 +561,40 @@ std::pair<bool, std::string> Conductor::Check(const Spec& check, std::int64_t si
     return {waiting == 0, waiting == 0 ? "every job accepted before it finished"
                                        : std::to_string(waiting) + " accepted jobs still unfinished"};
   }
+  if (kind == "jobsRetained") return JobsRetained(check.DurationOr("recoveryPoint", Duration::zero()));
   return {false, "unknown check " + kind};
+}
+
+// Every job the ledger saw complete more than `recovery_point` before the
+// first fault began must still be in the pipeline, completed, under its own
+// key (a reused id answering with another job does not count).
+std::pair<bool, std::string> Conductor::JobsRetained(Duration recovery_point) {
+  std::int64_t first_fault_ms = -1;
+  for (const RunningFault& fault : faults_) {
+    if (first_fault_ms < 0 || fault.started_ms < first_fault_ms) first_fault_ms = fault.started_ms;
+  }
+  if (first_fault_ms < 0) return {false, "no fault has started: nothing to measure retention from"};
+  const std::int64_t cutoff_wall = WallMillis(wall0_) + first_fault_ms - ToMillis(recovery_point);
+  std::int64_t checked = 0;
+  std::vector<std::string> missing;
+  for (const workload::LedgerEntry& entry : ledger_->Entries()) {
+    if (entry.outcome != workload::JobOutcome::kCompleted || entry.finished_ms < 0 || entry.finished_ms > cutoff_wall) {
+      continue;
+    }
+    checked++;
+    const auto [status, body] = HttpGet(target_->endpoints().direct_http + "/v1/jobs/" + entry.job_id, 2s);
+    const json job = json::parse(body, nullptr, false);
+    const bool kept = status == 200 && job.is_object() && job.value("idempotency_key", "") == entry.key &&
+                      job.value("state", "") == "completed";
+    if (!kept) missing.push_back(entry.job_id);
+  }
+  const std::string scope = std::to_string(checked) + " jobs completed more than " +
+                            FormatDuration(recovery_point) + " before the first fault";
+  if (missing.empty()) return {true, "the pipeline holds all " + scope};
+  std::string ids;
+  for (std::size_t i = 0; i < missing.size() && i < 5; ++i) ids += (i ? ", " : "") + missing[i];
+  return {false, std::to_string(missing.size()) + " of " + scope + " are gone (ids " + ids +
+                     (missing.size() > 5 ? ", ..." : "") + ")"};
 }
 
 void Conductor::CheckSteadyState() {

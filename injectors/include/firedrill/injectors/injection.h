@@ -41,6 +41,9 @@ struct InjectionContext {
   Clock* clock = nullptr;
   // Processes the drill knows, by the names scenarios use ("pipeline").
   std::map<std::string, pid_t> processes;
+  // Data directories Firedrill created for those processes, by the same
+  // names: process-kill's destroyData deletes only these.
+  std::map<std::string, std::string> data_directories;
   // A folder Firedrill created for this drill: disk fills happen only here.
   std::string drill_dir;
   // The embedded pipeline's Faults service (host:port) and its token, for

@@ -34,6 +34,9 @@ struct TargetEndpoints {
   std::string faults_grpc;
   std::string faults_token;
   pid_t pid = 0;  // the embedded pipeline's process
+  // The embedded pipeline's data directory, which Firedrill created (and a
+  // disaster-recovery drill may destroy); its backups live beside it.
+  std::string data_dir;
   // The CPU twins' shared device memory folder and the device's size, for a
   // GPU memory hog beside the embedded pipeline.
   std::string shared_device_memory;
@@ -63,6 +66,7 @@ struct EmbeddedTargetOptions {
   int max_concurrent_batches = 4;
   std::uint64_t device_memory = std::uint64_t{8} << 30;  // the CPU twins' device
   std::uint64_t seed = 1;
+  Duration backup_interval = Duration::zero();  // BACKUP_INTERVAL at start; zero: the pipeline's default
   // A compressed drill: the pipeline runs on drill time (its stage
   // durations, backup ages and fault leases move this much faster).
   double time_scale = 1;
