@@ -681,15 +681,22 @@ TEST_F(GrpcJobClientTest, FollowSettlesAJobAcceptedEarlier) {
   ASSERT_NO_FATAL_FAILURE(MakeClient());
   std::string id;
   ASSERT_NO_FATAL_FAILURE(SubmitElsewhere("earlier", &id));
-  client_->Follow(id, events_.For("earlier"));
-  client_->Follow("12345", events_.For("unknown"));
-  client_->Follow("not-a-number", events_.For("garbage"));
+  client_->Follow(id, "earlier", events_.For("earlier"));
+  client_->Follow(id, "someone-else", events_.For("taken"));
+  client_->Follow("12345", "", events_.For("unknown"));
+  client_->Follow("not-a-number", "", events_.For("garbage"));
 
   const std::vector<JobEvent> events = events_.Wait("earlier", 1);
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].kind, JobEvent::Kind::kCompleted) << events[0].reason;
   EXPECT_EQ(events[0].job_id, id);
   EXPECT_EQ(events[0].stage_seconds.size(), 3u);
+
+  // The id answers with another key (as after a restore): not this job.
+  const std::vector<JobEvent> taken = events_.Wait("taken", 1);
+  ASSERT_EQ(taken.size(), 1u);
+  EXPECT_EQ(taken[0].kind, JobEvent::Kind::kLost);
+  EXPECT_EQ(taken[0].reason, AnotherJob(id, "earlier"));
 
   const std::vector<JobEvent> unknown = events_.Wait("unknown", 1);
   ASSERT_EQ(unknown.size(), 1u);

@@ -95,7 +95,7 @@ class FakeJobClient final : public JobClient {
     });
   }
 
-  void Follow(const std::string& job_id, JobCallback callback) override {
+  void Follow(const std::string& job_id, const std::string&, JobCallback callback) override {
     followed.push_back(job_id);
     ++in_flight_;
     clock_.ScheduleAfter(10ms, [this, job_id, callback] {
@@ -670,11 +670,26 @@ TEST_F(HttpJobClientTest, AnInvalidShapeIsRejectedNamingTheField) {
 TEST_F(HttpJobClientTest, FollowingAnUnknownJobIsLost) {
   auto client = Client(Options());
   Events events;
-  client->Follow("999999", events.Callback());
+  client->Follow("999999", "", events.Callback());
   ASSERT_TRUE(events.WaitFor(1));
   EXPECT_EQ(events.events()[0].kind, JobEvent::Kind::kLost);
   EXPECT_EQ(events.events()[0].reason, "job not found");
   EXPECT_EQ(events.events()[0].job_id, "999999");
+
+  // A real job followed under a key it was not accepted under is not ours.
+  Events mine;
+  client->Submit(SmallJob("follow-key-1"), mine.Callback());
+  ASSERT_TRUE(mine.WaitFor(2));
+  const std::string id = mine.events()[0].job_id;
+  Events followed;
+  client->Follow(id, "follow-key-1", followed.Callback());
+  Events other;
+  client->Follow(id, "someone-else", other.Callback());
+  ASSERT_TRUE(followed.WaitFor(1));
+  ASSERT_TRUE(other.WaitFor(1));
+  EXPECT_EQ(followed.events()[0].kind, JobEvent::Kind::kCompleted) << followed.events()[0].reason;
+  EXPECT_EQ(other.events()[0].kind, JobEvent::Kind::kLost);
+  EXPECT_EQ(other.events()[0].reason, AnotherJob(id, "follow-key-1"));
 }
 
 // After a restore from an older backup, the pipeline hands a lost job's id
@@ -756,7 +771,7 @@ TEST(HttpJobClient, ShutdownGivesUpOnWhatIsInFlightPromptly) {
   Events submitted;
   Events followed;
   client->Submit(SmallJob("hole-1"), submitted.Callback());
-  client->Follow("12", followed.Callback());
+  client->Follow("12", "", followed.Callback());
   EXPECT_EQ(client->in_flight(), 2);
   // Shut down once the client has connected: its requests are out there.
   ASSERT_TRUE(hole.Connected(10'000));
@@ -912,8 +927,8 @@ class TruthClient final : public JobClient {
       callback(event);
     });
   }
-  void Follow(const std::string& job_id, JobCallback callback) override {
-    inner_.Follow(job_id, std::move(callback));
+  void Follow(const std::string& job_id, const std::string& key, JobCallback callback) override {
+    inner_.Follow(job_id, key, std::move(callback));
   }
   std::int64_t in_flight() const override { return inner_.in_flight(); }
   void Shutdown() override { inner_.Shutdown(); }

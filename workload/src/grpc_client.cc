@@ -177,10 +177,11 @@ class GrpcJobClient final : public JobClient {
     Enqueue(std::move(job));
   }
 
-  void Follow(const std::string& job_id, JobCallback callback) override {
+  void Follow(const std::string& job_id, const std::string& key, JobCallback callback) override {
     auto job = std::make_unique<Job>();
     job->callback = std::move(callback);
     job->job_id = job_id;
+    job->request.set_idempotency_key(key);  // what the watch's answers must carry
     const char* end = job_id.data() + job_id.size();
     const auto parsed = std::from_chars(job_id.data(), end, job->id);
     if (job_id.empty() || parsed.ec != std::errc() || parsed.ptr != end) {

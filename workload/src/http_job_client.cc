@@ -121,10 +121,11 @@ class HttpJobClient final : public JobClient {
     Enqueue(std::move(request));
   }
 
-  void Follow(const std::string& job_id, JobCallback callback) override {
+  void Follow(const std::string& job_id, const std::string& key, JobCallback callback) override {
     auto request = std::make_unique<Request>();
     request->stage = Request::Stage::kFollow;
     request->job_id = job_id;
+    request->key = key;
     request->callback = std::move(callback);
     Enqueue(std::move(request));
   }

@@ -68,7 +68,7 @@ class Resumer : public std::enable_shared_from_this<Resumer> {
 
   // `resend`: unanswered submissions, by key, that can be sent again.
   void Start(Duration timeout, const std::map<std::string, JobSubmission>& resend) {
-    std::vector<std::string> follow;
+    std::vector<std::pair<std::string, std::string>> follow;  // job id, key
     std::vector<JobSubmission> submit;
     {
       std::lock_guard lock(mutex_);
@@ -76,7 +76,7 @@ class Resumer : public std::enable_shared_from_this<Resumer> {
       for (const LedgerEntry& entry : ledger_.Entries()) {
         if (!entry.job_id.empty() &&
             (entry.outcome == JobOutcome::kAccepted || entry.outcome == JobOutcome::kLost)) {
-          follow.push_back(entry.job_id);
+          follow.emplace_back(entry.job_id, entry.key);
         } else if (entry.outcome == JobOutcome::kSubmitting) {
           const auto found = resend.find(entry.key);
           if (found == resend.end()) continue;
@@ -101,8 +101,8 @@ class Resumer : public std::enable_shared_from_this<Resumer> {
       });
     }
     auto self = shared_from_this();
-    for (const std::string& job_id : follow) {
-      client_.Follow(job_id, [self](const JobEvent& event) { self->OnEvent("", event); });
+    for (const auto& [job_id, key] : follow) {
+      client_.Follow(job_id, key, [self](const JobEvent& event) { self->OnEvent("", event); });
     }
     for (const JobSubmission& job : submit) {
       const std::string key = job.idempotency_key;

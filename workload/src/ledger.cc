@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
-#include "firedrill/workload/job_client.h"
-
 namespace firedrill::workload {
 
 std::string_view JobOutcomeName(JobOutcome outcome) {
@@ -224,11 +222,6 @@ std::vector<std::string> JobLedger::Unfinished() const {
     if (entry.outcome == JobOutcome::kAccepted) out.push_back(entry.job_id);
   }
   return out;
-}
-
-std::string AnotherJob(const std::string& job_id, const std::string& key) {
-  return "job " + job_id + " now holds another job (key " + key +
-         "): this one is gone (was the job database restored from an older backup?)";
 }
 
 }  // namespace firedrill::workload

@@ -59,8 +59,9 @@ class JobClient {
   // database was restored and the id reused) is kLost, never credited.
   virtual void Submit(const JobSubmission& job, JobCallback callback) = 0;
   // Follows a job accepted earlier (a run resumed after a restart): exactly
-  // one of kCompleted, kFailed or kLost.
-  virtual void Follow(const std::string& job_id, JobCallback callback) = 0;
+  // one of kCompleted, kFailed or kLost. `key`, when known, is the key it
+  // was accepted under: an id that answers with another key is kLost.
+  virtual void Follow(const std::string& job_id, const std::string& key, JobCallback callback) = 0;
   // Jobs submitted or followed whose last callback has not run yet.
   virtual std::int64_t in_flight() const = 0;
   // Gives up on what is in flight (each gets kLost "client shut down") and
