@@ -156,8 +156,24 @@ void SimulatedClock::WaitForSleepers(int count) const {
 
 // ---- ScaledClock ----
 
-ScaledClock::ScaledClock(Clock& base, double scale)
-    : base_(base), scale_(scale > 0 ? scale : 1), origin_(base.Now()), wall_origin_(base.WallNow()) {}
+namespace {
+
+// The base clock's readings at time zero: now, or as they were at a past
+// `time_zero` (the monotonic one moved back by the real time since).
+std::pair<MonotonicTime, WallTime> Origins(Clock& base, std::optional<WallTime> time_zero) {
+  const MonotonicTime now = base.Now();
+  const WallTime wall_now = base.WallNow();
+  if (!time_zero || *time_zero >= wall_now) return {now, wall_now};
+  return {now - std::chrono::duration_cast<Duration>(wall_now - *time_zero), *time_zero};
+}
+
+}  // namespace
+
+ScaledClock::ScaledClock(Clock& base, double scale, std::optional<WallTime> time_zero)
+    : ScaledClock(base, scale, Origins(base, time_zero)) {}
+
+ScaledClock::ScaledClock(Clock& base, double scale, std::pair<MonotonicTime, WallTime> origins)
+    : base_(base), scale_(scale > 0 ? scale : 1), origin_(origins.first), wall_origin_(origins.second) {}
 
 namespace {
 

@@ -171,6 +171,28 @@ TEST(ScaledClockTest, DrillTimeRunsScaleTimesFaster) {
   EXPECT_EQ(ScaledClock(base, 0).scale(), 1) << "a scale that is not positive is taken as 1";
 }
 
+// A pipeline restarted 10 real seconds into a drill at scale 20 keeps the
+// drill's wall clock (200 s in), so backup names and ages agree across the
+// restart; a time zero in the future counts as now.
+TEST(ScaledClockTest, AClockJoiningADrillKeepsItsWallClock) {
+  SimulatedClock base;
+  ScaledClock drill(base, 20);
+  base.Advance(std::chrono::seconds(10));
+  ScaledClock joined(base, 20, drill.time_zero());
+  EXPECT_EQ(joined.time_zero(), drill.time_zero());
+  EXPECT_EQ(joined.WallNow(), drill.WallNow());
+  EXPECT_EQ(joined.WallNow() - drill.time_zero(), std::chrono::seconds(200));
+  base.Advance(std::chrono::seconds(3));
+  EXPECT_EQ(joined.WallNow(), drill.WallNow());
+  const MonotonicTime start = joined.Now();
+  bool fired = false;
+  joined.ScheduleAfter(std::chrono::seconds(40), [&] { fired = true; });
+  base.Advance(std::chrono::seconds(2));
+  EXPECT_TRUE(fired) << "timers still run 20x: " << (joined.Now() - start).count();
+  const ScaledClock own(base, 20);
+  EXPECT_EQ(ScaledClock(base, 20, base.WallNow() + std::chrono::hours(1)).time_zero(), own.time_zero());
+}
+
 // A scale that does not divide evenly: a timer never fires before its drill
 // deadline, and the end of time stays the end of time at any scale.
 TEST(ScaledClockTest, DeadlinesRoundUpAndNeverOverflow) {

@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <utility>
 
@@ -132,10 +133,13 @@ class SimulatedClock final : public Clock {
 // and faults that all read drill time see a 15-minute drill as 15 minutes
 // (stage durations, backup ages, leases, `for` windows) while it takes
 // 15 / scale real minutes. Wall time moves at the same speed from the real
-// wall time at the start.
+// wall time at the start, or from `time_zero` when one is given: a process
+// joining a drill under way (a restarted pipeline) then keeps the drill's
+// wall clock instead of starting its own.
 class ScaledClock final : public Clock {
  public:
-  ScaledClock(Clock& base, double scale);  // scale > 0
+  // scale > 0; a time_zero later than now counts as now.
+  ScaledClock(Clock& base, double scale, std::optional<WallTime> time_zero = std::nullopt);
 
   MonotonicTime Now() const override;
   WallTime WallNow() const override;
@@ -143,8 +147,10 @@ class ScaledClock final : public Clock {
   bool Cancel(TimerId id) override { return base_.Cancel(id); }
   void SleepUntil(MonotonicTime deadline) override { base_.SleepUntil(ToBase(deadline)); }
   double scale() const { return scale_; }
+  WallTime time_zero() const { return wall_origin_; }
 
  private:
+  ScaledClock(Clock& base, double scale, std::pair<MonotonicTime, WallTime> origins);
   MonotonicTime ToBase(MonotonicTime deadline) const;
 
   Clock& base_;
