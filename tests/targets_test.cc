@@ -90,7 +90,7 @@ TEST(EmbeddedTarget, RestartKeepsPortsAndDataAndTheJournalFollowsThePid) {
                                 R"({"idempotency_key": "restart-1", "dataset": {"samples": 200, "features": 40}})");
   ASSERT_EQ(created.status / 100, 2) << created.body;
   kill(before.pid, SIGKILL);  // what system-down does
-  ASSERT_TRUE((*target)->Restart().ok());
+  ASSERT_TRUE((*target)->Restart(false).ok());
   const TargetEndpoints after = (*target)->endpoints();
   EXPECT_NE(after.pid, before.pid);
   EXPECT_EQ(after.direct_http, before.direct_http);
@@ -100,6 +100,14 @@ TEST(EmbeddedTarget, RestartKeepsPortsAndDataAndTheJournalFollowsThePid) {
   ASSERT_TRUE(open.ok());
   ASSERT_EQ(open->size(), 1u) << "the old row closed, the new one open";
   EXPECT_EQ((*open)[0].undo["pid"], after.pid);
+
+  // Restarted drained (a restore comes first): it answers, and takes no job.
+  ASSERT_TRUE((*target)->Restart(true).ok());
+  const auto refused = HttpCall("POST", after.http + "/v1/jobs",
+                                R"({"idempotency_key": "restart-2", "dataset": {"samples": 200, "features": 40}})");
+  EXPECT_EQ(refused.status, 503) << refused.body;
+  EXPECT_NE(refused.body.find("draining"), std::string::npos) << refused.body;
+  EXPECT_EQ(HttpCall("GET", after.http + "/v1/jobs/1").status, 200);
 
   ASSERT_TRUE((*target)->Stop().ok());
   open = (*journal)->OpenFaults();

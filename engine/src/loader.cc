@@ -343,6 +343,10 @@ class ScenarioChecker {
   void CheckReferences() {
     ForEachListItem("steadyState", "checks", [&](const TreeNode& check, const std::string& path) {
       if (const TreeNode* alert = check.Find("alert")) CheckAlert(*alert, path + ".alert");
+      if (const TreeNode* kind = check.Find("kind"); kind != nullptr && kind->scalar == "jobsRetained") {
+        validator_.Report(*kind, path + ".kind: jobsRetained counts from the first fault, so it cannot hold before "
+                                        "one; use it in a runbook's verify");
+      }
     });
     ForEachItem(root_.Find("timeline"), "timeline", [&](const TreeNode& injection, const std::string& path) {
       if (const TreeNode* until = injection.Find("until")) CheckEvent(*until, path + ".until");

@@ -433,6 +433,7 @@ Result<std::unique_ptr<Injection>> ProcessKill(const nlohmann::json& fields, Inj
   const bool same = IsSameProcess(process);
   const int rc = same ? kill(process.pid, SignalNumber(signal_name)) : -1;
   std::string outcome = rc == 0 ? "signalled" : "failed: process gone";
+  std::error_code deleting;
   if (rc == 0 && !data_dir.empty()) {
     // Deleted once the process has exited (or after 10 s), so it cannot write
     // into the directory as it goes.
@@ -441,14 +442,13 @@ Result<std::unique_ptr<Injection>> ProcessKill(const nlohmann::json& fields, Inj
       if (state == 'Z' || state == 'X' || state == '?') break;
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    std::error_code error;
-    const std::uintmax_t removed = fs::remove_all(data_dir, error);
-    outcome = error ? "signalled; deleting " + data_dir + " failed: " + error.message()
-                    : "signalled; deleted " + data_dir + " (" + std::to_string(removed) + " entries)";
+    const std::uintmax_t removed = fs::remove_all(data_dir, deleting);
+    outcome = deleting ? "signalled; deleting " + data_dir + " failed: " + deleting.message()
+                       : "signalled; deleted " + data_dir + " (" + std::to_string(removed) + " entries)";
   }
   FD_RETURN_IF_ERROR(context.journal->End(id, outcome, WallMillis(*context.clock)));
   if (rc != 0) return FD_STATUS(StatusCode::kUnavailable, "process-kill: " + target + " is gone");
-  if (outcome.find("failed") != std::string::npos) return FD_STATUS(StatusCode::kUnavailable, "process-kill: " + outcome);
+  if (deleting) return FD_STATUS(StatusCode::kUnavailable, "process-kill: " + outcome);
   return std::unique_ptr<Injection>(new Done(id, "process-kill", what));
 }
 

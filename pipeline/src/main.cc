@@ -16,6 +16,7 @@
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "firedrill/core/log.h"
 #include "firedrill/core/units.h"
@@ -88,6 +89,13 @@ int main(int argc, char** argv) {
                  "run on drill time, this many times faster than real time (a compressed drill): stage "
                  "durations, backup ages, fault leases and timestamps all move that much faster")
       ->check(CLI::Range(0.001, 10000.0));
+  app.add_flag("--drained", options.start_drained,
+               "start draining: no job is accepted until the Admin Resume (restore a backup first)");
+  std::int64_t time_zero_ms = -1;
+  app.add_option("--time-zero-ms", time_zero_ms,
+                 "with --time-scale: the drill's time zero, in Unix milliseconds, so a restarted pipeline "
+                 "keeps the drill's wall clock (backup names and ages agree across restarts)")
+      ->check(CLI::NonNegativeNumber);
   bool enable_faults = false;
   app.add_flag(
       "--enable-faults", enable_faults,
@@ -137,7 +145,9 @@ int main(int argc, char** argv) {
     settings.push_back(std::move(setting));
 
   // Its log keeps real time; the service runs on drill time.
-  firedrill::ScaledClock drill_clock(clock, time_scale);
+  std::optional<firedrill::WallTime> time_zero;
+  if (time_zero_ms >= 0) time_zero = firedrill::WallTime(std::chrono::milliseconds(time_zero_ms));
+  firedrill::ScaledClock drill_clock(clock, time_scale, time_zero);
   auto service = pipeline::PipelineService::Start(options, drill_clock, logger);
   if (!service.ok()) return Fail(service.status().ToString(), 4);
   for (const pipeline::ConfigSetting& setting : settings) {

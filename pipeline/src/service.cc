@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -119,6 +120,7 @@ Result<std::unique_ptr<PipelineService>> PipelineService::Start(const ServiceOpt
 }
 
 Status PipelineService::Open() {
+  draining_ = options_.start_drained;
   std::error_code error;
   const fs::path data(options_.data_dir);
   for (const fs::path& directory : {data, BackupDirectory()}) {
@@ -1122,8 +1124,10 @@ Result<ActionOutcome> PipelineService::RestoreBackup(const std::string& name) {
   const std::string stem = path.stem().string();
   if (stem.rfind("jobs-", 0) == 0 &&
       std::from_chars(stem.data() + 5, stem.data() + stem.size(), taken_ms).ec == std::errc()) {
-    const double age = UnixSeconds(clock_.WallNow()) - static_cast<double>(taken_ms) / 1000;
-    outcome.after["backup_age_seconds"] = Show(age);
+    // To a tenth of a second: finer says nothing about a recovery point.
+    const double age =
+        std::round((UnixSeconds(clock_.WallNow()) - static_cast<double>(taken_ms) / 1000) * 10) / 10;
+    outcome.after["backup_age_seconds"] = FormatNumber(age);
     outcome.message += ", a backup taken " + FormatDuration(std::chrono::duration_cast<Duration>(
                                                   std::chrono::duration<double>(std::max(0.0, age)))) +
                        " ago";

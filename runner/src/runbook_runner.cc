@@ -280,8 +280,11 @@ StepOutcome RunStep(const RunbookStep& step, const RunbookContext& context) {
     if (!context.restart_target) {
       done = {false, "only the embedded target can be restarted by Firedrill"};
     } else {
-      const Status restarted = context.restart_target();
-      done = {restarted.ok(), restarted.ok() ? "restarted" : restarted.message()};
+      const bool drained = step.action.Text("drained", "false") == "true";
+      const Status restarted = context.restart_target(drained);
+      done = {restarted.ok(), !restarted.ok() ? restarted.message()
+                              : drained       ? "restarted, draining: no job accepted until admin.resume"
+                                              : "restarted"};
     }
   } else {
     done = {false, "unknown action " + kind};

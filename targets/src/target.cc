@@ -96,15 +96,15 @@ class EmbeddedTarget final : public ProxiedTarget {
     return Status();
   }
 
-  Status Restart() override {
+  Status Restart(bool drained) override {
     if (directory_.empty()) return FD_STATUS(StatusCode::kFailedPrecondition, "embedded target: stopped");
     Terminate();
-    return Spawn();
+    return Spawn(drained);
   }
 
   // Starts hsof-pipeline and waits for its ready line; the first start
   // takes free ports, a restart the same ones.
-  Status Spawn() {
+  Status Spawn(bool drained = false) {
     // Close-on-exec from the start, so no other child inherits either end;
     // the pipeline gets the write end as its descriptor 3.
     int ready[2];
@@ -129,11 +129,13 @@ class EmbeddedTarget final : public ProxiedTarget {
         "--http-port", std::to_string(ports_.http), "--grpc-port", std::to_string(ports_.grpc),
         "--gpu-exporter-port", std::to_string(ports_.gpu_exporter),
         "--enable-faults"};
+    if (drained) arguments.push_back("--drained");
     if (options_.backup_interval > Duration::zero()) {
-      arguments.insert(arguments.end(), {"--backup-interval", std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                                            options_.backup_interval)
-                                                                            .count()) +
-                                                                            "ms"});
+      arguments.insert(arguments.end(), {"--backup-interval", FormatDuration(options_.backup_interval)});
+    }
+    if (options_.time_zero) {
+      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(options_.time_zero->time_since_epoch());
+      arguments.insert(arguments.end(), {"--time-zero-ms", std::to_string(ms.count())});
     }
     std::vector<char*> argv;
     for (std::string& argument : arguments) argv.push_back(argument.data());
@@ -265,7 +267,7 @@ class RemoteTarget final : public ProxiedTarget {
     proxies_.clear();  // a remote pipeline is not Firedrill's to stop
     return Status();
   }
-  Status Restart() override {
+  Status Restart(bool) override {
     return FD_STATUS(StatusCode::kUnimplemented, "a remote target is not Firedrill's to restart");
   }
   TargetEndpoints& mutable_endpoints() { return endpoints_; }

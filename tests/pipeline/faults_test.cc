@@ -393,6 +393,7 @@ TEST_F(FaultsTest, RestoreBringsBackTheBackupWhileDrained) {
   ASSERT_TRUE(backup.ok());
   const std::string name = std::filesystem::path(backup->after.at("backup")).filename();
   EXPECT_EQ(service_->WaitForJob(Submit("after-backup"), 10min)->state, JobState::kCompleted);
+  for (int s = 0; s < 90; ++s) clock_.Advance(1s);
   EXPECT_EQ(service_->RestoreBackup(name).status().code(), StatusCode::kFailedPrecondition);
   ASSERT_TRUE(service_->DrainAction().ok());
   EXPECT_EQ(service_->RestoreBackup("../jobs.db").status().code(), StatusCode::kInvalidArgument);
@@ -401,9 +402,9 @@ TEST_F(FaultsTest, RestoreBringsBackTheBackupWhileDrained) {
   ASSERT_TRUE(restored.ok()) << restored.status();
   EXPECT_EQ(restored->before.at("jobs"), "2");
   EXPECT_EQ(restored->after.at("jobs"), "1");
-  EXPECT_NE(restored->message.find("restored 1 jobs from " + backup->after.at("backup") + ", a backup taken "),
-            std::string::npos)
-      << restored->message << ": the backup's age is the recovery point";
+  EXPECT_EQ(restored->message, "restored 1 jobs from " + backup->after.at("backup") + ", a backup taken 1m30s ago")
+      << "the backup's age is the recovery point";
+  EXPECT_EQ(restored->after.at("backup_age_seconds"), "90");
   EXPECT_EQ(service_->GetJob(2).status().code(), StatusCode::kNotFound);
   EXPECT_EQ(service_->GetJob(1)->idempotency_key, "before-backup");
   ASSERT_TRUE(service_->ResumeAction().ok());

@@ -335,6 +335,7 @@ Status Conductor::StartTarget() {
     embedded.backup_interval = settings.DurationOr("backupInterval", Duration::zero());
     embedded.seed = scenario_.seed.value_or(1);
     embedded.time_scale = scale_;
+    embedded.time_zero = drill_.time_zero();
     embedded.journal = journal_.get();
     FD_ASSIGN_OR_RETURN(target_, targets::StartEmbeddedTarget(embedded, real_));
   } else {
@@ -583,6 +584,8 @@ std::pair<bool, std::string> Conductor::JobsRetained(Duration recovery_point) {
     }
     checked++;
     const auto [status, body] = HttpGet(target_->endpoints().direct_http + "/v1/jobs/" + entry.job_id, 2s);
+    // One call at most waits on a pipeline that does not answer: this runs on the drill's loop.
+    if (status == 0) return {false, "the pipeline does not answer GET /v1/jobs/" + entry.job_id};
     const json job = json::parse(body, nullptr, false);
     const bool kept = status == 200 && job.is_object() && job.value("idempotency_key", "") == entry.key &&
                       job.value("state", "") == "completed";
@@ -590,6 +593,8 @@ std::pair<bool, std::string> Conductor::JobsRetained(Duration recovery_point) {
   }
   const std::string scope = std::to_string(checked) + " jobs completed more than " +
                             FormatDuration(recovery_point) + " before the first fault";
+  if (checked == 0) return {false, "no job completed more than " + FormatDuration(recovery_point) +
+                                       " before the first fault: nothing to show a restore kept"};
   if (missing.empty()) return {true, "the pipeline holds all " + scope};
   std::string ids;
   for (std::size_t i = 0; i < missing.size() && i < 5; ++i) ids += (i ? ", " : "") + missing[i];
@@ -736,8 +741,8 @@ void Conductor::MaybeStartRecovery() {
   context.clock = &drill_;
   context.cancelled = &runbook_cancelled_;
   if (scenario_.target.kind == "embedded") {
-    context.restart_target = [this]() -> Status {
-      FD_RETURN_IF_ERROR(target_->Restart());
+    context.restart_target = [this](bool drained) -> Status {
+      FD_RETURN_IF_ERROR(target_->Restart(drained));
       std::lock_guard lock(context_mutex_);
       context_.processes["pipeline"] = target_->endpoints().pid;
       return Status();

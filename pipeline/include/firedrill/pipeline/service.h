@@ -47,6 +47,8 @@ struct ServiceOptions {
   Duration telemetry_interval = std::chrono::seconds(1);
   Duration backup_interval = std::chrono::hours(1);
   int backup_retention = 5;
+  // Start draining: no job is accepted until Resume (restore a backup first).
+  bool start_drained = false;
   // Dollars per device-hour, for hsof_compute_cost_dollars_total.
   double gpu_dollars_per_hour = 4.0;
   double cpu_dollars_per_hour = 0.1;

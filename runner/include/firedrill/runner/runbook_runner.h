@@ -23,9 +23,9 @@ struct RunbookContext {
   // The drill's clock (its ScaledClock when compressed): `wait` steps wait
   // on it, so their durations are drill time.
   Clock* clock = nullptr;
-  // Restarts the target (restartTarget); empty where the target cannot be
-  // restarted by Firedrill (remote).
-  std::function<Status()> restart_target;
+  // Restarts the target (restartTarget), drained or not; empty where the
+  // target cannot be restarted by Firedrill (remote).
+  std::function<Status(bool drained)> restart_target;
   // Set when the drill aborts: no further step starts, and the one in
   // progress ends (a wait, a command killed with its group, an HTTP or Admin
   // call abandoned) with a "cancelled" outcome. A restartTarget in progress

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "firedrill/core/clock.h"
@@ -53,9 +54,10 @@ class Target {
   // SIGKILL after `grace`) and its data directory. Idempotent.
   virtual Status Stop() = 0;
   // Stops the pipeline if it still runs and starts it again on the same
-  // data directory and ports (what a runbook's restartTarget does).
-  // Unimplemented for a remote target. The endpoints' pid changes.
-  virtual Status Restart() = 0;
+  // data directory and ports (what a runbook's restartTarget does);
+  // `drained`: accepting no job until an Admin Resume. Unimplemented for a
+  // remote target. The endpoints' pid changes.
+  virtual Status Restart(bool drained) = 0;
 };
 
 struct EmbeddedTargetOptions {
@@ -70,6 +72,9 @@ struct EmbeddedTargetOptions {
   // A compressed drill: the pipeline runs on drill time (its stage
   // durations, backup ages and fault leases move this much faster).
   double time_scale = 1;
+  // The drill clock's time zero (real wall time): every start of the
+  // pipeline, restarts included, keeps the drill's wall clock.
+  std::optional<WallTime> time_zero;
   Duration start_timeout = std::chrono::seconds(60);
   Duration grace = std::chrono::seconds(10);  // between SIGTERM and SIGKILL on stop
   // When set, the running pipeline is a journal row (undo: SIGTERM), so
