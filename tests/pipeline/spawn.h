@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -42,6 +43,7 @@ inline SpawnedPipeline SpawnPipeline(const std::string& directory, std::vector<s
                                      const std::map<std::string, std::string>& environment = {}) {
   int fds[2];
   EXPECT_EQ(pipe(fds), 0);
+  std::fflush(nullptr);  // or the child's freopen writes the test's buffered output a second time
   const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid == 0) {

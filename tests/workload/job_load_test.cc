@@ -971,8 +971,8 @@ TEST(JobLoadKillTest, TheLedgerAccountsForEveryJobAcrossAKillAndTheResumeFinishe
   std::printf("seed %u\n", seed);
   const std::string directory = TempDirectory("jobload-kill");
   const std::string ledger_path = directory + "/ledger.jsonl";
-  // One worker and jobs of about 150 ms against 15 sends a second: the
-  // pipeline falls behind, so jobs are queued and running when it dies.
+  // One worker and jobs well over 67 ms (16000 x 400; 4000 x 400 came to
+  // keep up on this machine) against 15 sends a second: the pipeline falls behind, so jobs are queued and running when it dies.
   SpawnedPipeline pipeline = Spawn(directory, 1);
   ASSERT_FALSE(pipeline.ports.is_discarded());
 
@@ -992,7 +992,7 @@ TEST(JobLoadKillTest, TheLedgerAccountsForEveryJobAcrossAKillAndTheResumeFinishe
   RealClock clock;
 
   JobKind kind;
-  kind.shape.samples = 4000;
+  kind.shape.samples = 16000;
   kind.shape.features = 400;
   kind.shape.informative = 5;
   kind.shape.mode = JobMode::kFast;
