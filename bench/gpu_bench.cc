@@ -4,6 +4,7 @@
 // CUDA cases run only where a GPU answers; they time with CUDA events.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 #include <random>
@@ -149,12 +150,22 @@ void Stage1(benchmark::State& state, Backend backend) {
   if (!dataset) return;
   const firedrill::gpu::DatasetSpec& spec = dataset->spec;
   firedrill::gpu::Stage1Workspace workspace;
+  firedrill::gpu::Stage1Timings sum;
   for (auto _ : state) {
     auto result = firedrill::gpu::RunStage1(dataset->data, dataset->target, spec.samples,
                                             spec.features, {}, &workspace);
     if (!result.ok()) return state.SkipWithError(result.status().ToString().c_str());
     benchmark::DoNotOptimize(result->selected.data());
+    sum.binning_seconds += result->timings.binning_seconds;
+    sum.pass_seconds += result->timings.pass_seconds;
+    sum.ranking_seconds += result->timings.ranking_seconds;
+    sum.redundancy_seconds += result->timings.redundancy_seconds;
   }
+  const double per_iteration_ms = 1e3 / static_cast<double>(std::max<benchmark::IterationCount>(1, state.iterations()));
+  state.counters["binning_ms"] = sum.binning_seconds * per_iteration_ms;
+  state.counters["pass_ms"] = sum.pass_seconds * per_iteration_ms;
+  state.counters["ranking_ms"] = sum.ranking_seconds * per_iteration_ms;
+  state.counters["redundancy_ms"] = sum.redundancy_seconds * per_iteration_ms;
   state.counters["bytes_per_second"] = benchmark::Counter(
       double(spec.samples) * (spec.features + 1) * sizeof(float) * state.iterations(),
       benchmark::Counter::kIsRate);
@@ -358,13 +369,17 @@ BENCHMARK_CAPTURE(BandwidthBurn, cuda, Backend::kCuda)
     ->Iterations(3)
     ->Unit(benchmark::kMillisecond);
 
-// Takes 95% of free device memory, touches it, gives it back.
+// Takes 95% of free device memory, touches it, gives it back. The third take
+// waits 3 s first: on the H100 a take right after a release took 240 ms against
+// 30-50 ms for the first, and a pause tells a driver still scrubbing the freed
+// pages from a slow allocation path.
 void BM_CudaMemoryHog(benchmark::State& state) {
   if (!HaveCuda()) return state.SkipWithError("no CUDA device");
   firedrill::RealClock clock;
   double take = 0, release = 0, share = 0;
   int iteration = 0;
   for (auto _ : state) {
+    if (iteration == 2) std::this_thread::sleep_for(std::chrono::seconds(3));
     const std::uint64_t free_bytes = *firedrill::gpu::MemoryHog::FreeDeviceMemory(Backend::kCuda);
     const std::uint64_t want =
         static_cast<std::uint64_t>(free_bytes * 0.95) / (2 << 20) * (2 << 20);

@@ -233,6 +233,9 @@ __global__ void GramKernel(const float* __restrict__ z, int rows, long long stri
                            Out* __restrict__ gram) {
   __shared__ float a[kGramStep][kGramTile + 1];
   __shared__ float b[kGramStep][kGramTile + 1];
+  // z^T z is symmetric: blocks below the diagonal have nothing to do, and the
+  // others write their tile twice (half the arithmetic of the full product).
+  if (blockIdx.y > blockIdx.x) return;
   const int tx = threadIdx.x, ty = threadIdx.y;
   const int bi = blockIdx.y * kGramTile, bj = blockIdx.x * kGramTile;
   Acc acc[4][4] = {};
@@ -264,7 +267,10 @@ __global__ void GramKernel(const float* __restrict__ z, int rows, long long stri
 #pragma unroll
     for (int v = 0; v < 4; ++v) {
       const int i = bi + ty + 16 * u, j = bj + tx + 16 * v;
-      if (i < count && j < count) gram[static_cast<size_t>(i) * count + j] = static_cast<Out>(acc[u][v] * scale);
+      if (i >= count || j >= count) continue;
+      const Out value = static_cast<Out>(acc[u][v] * scale);
+      gram[static_cast<size_t>(i) * count + j] = value;
+      if (blockIdx.y != blockIdx.x) gram[static_cast<size_t>(j) * count + i] = value;
     }
   }
 }

@@ -1,6 +1,7 @@
 #include "firedrill/gpu/stage1.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <numeric>
 
@@ -54,6 +55,12 @@ Result<Stage1Result> RunStage1(const DeviceBuffer& data, const DeviceBuffer& tar
   }
   const Backend backend = data.backend();
   Stage1Result result;
+  // Instrumentation only: stage 1's logic never reads the time.
+  auto lap = [last = std::chrono::steady_clock::now()](double* seconds) mutable {
+    const auto now = std::chrono::steady_clock::now();
+    *seconds = std::chrono::duration<double>(now - last).count();
+    last = now;
+  };
   const std::size_t sums_count = kSumsPerColumn * (features + 1);
   FD_RETURN_IF_ERROR(workspace->sums.EnsureAtLeast(backend, 2 * sums_count * sizeof(double)));
   double* full_sums = workspace->sums.as<double>();
@@ -77,6 +84,7 @@ Result<Stage1Result> RunStage1(const DeviceBuffer& data, const DeviceBuffer& tar
   FD_RETURN_IF_ERROR(workspace->bins.EnsureAtLeast(backend, bins.size() * sizeof(float)));
   FD_RETURN_IF_ERROR(workspace->bins.Upload(bins.data(), bins.size() * sizeof(float)));
   FD_RETURN_IF_ERROR(workspace->mutual_information.EnsureAtLeast(backend, features * sizeof(double)));
+  lap(&result.timings.binning_seconds);
 
   // The one full pass: sums and mutual information together.
   double* target_sums = full_sums + kSumsPerColumn * features;
@@ -95,6 +103,7 @@ Result<Stage1Result> RunStage1(const DeviceBuffer& data, const DeviceBuffer& tar
   result.stats = StatsFromSums(sums.data(), features, samples);
   result.mutual_information.resize(features);
   FD_RETURN_IF_ERROR(workspace->mutual_information.Download(result.mutual_information.data(), features * sizeof(double)));
+  lap(&result.timings.pass_seconds);
 
   // Score: correlation and mutual information, each scaled by its maximum,
   // weighted equally (MI finds the non-linear links correlation misses).
@@ -122,6 +131,7 @@ Result<Stage1Result> RunStage1(const DeviceBuffer& data, const DeviceBuffer& tar
   });
   std::vector<std::uint32_t> candidates;
   for (std::size_t i = 0; i < candidate_count && result.score[order[i]] >= 0; ++i) candidates.push_back(order[i]);
+  lap(&result.timings.ranking_seconds);
 
   // Redundancy: correlations among the candidates on the first rows, then a
   // greedy pass in score order that drops whatever repeats a kept feature.
@@ -142,6 +152,7 @@ Result<Stage1Result> RunStage1(const DeviceBuffer& data, const DeviceBuffer& tar
     }
   }
   result.reduction_ratio = static_cast<double>(result.selected.size()) / static_cast<double>(features);
+  lap(&result.timings.redundancy_seconds);
   return result;
 }
 

@@ -30,6 +30,15 @@ struct Stage1Options {
   double min_variance = 1e-8;
 };
 
+// Wall time of stage 1's parts, each ending when its results reach the host:
+// where the time goes beside the one full pass over the data.
+struct Stage1Timings {
+  double binning_seconds = 0;     // sums over the first rows, bin edges up
+  double pass_seconds = 0;        // the full pass: sums and mutual information
+  double ranking_seconds = 0;     // scores and the candidate order, on the host
+  double redundancy_seconds = 0;  // candidate correlations and the greedy pruning
+};
+
 struct Stage1Result {
   std::vector<std::uint32_t> selected;  // by descending score
   FeatureStats stats;
@@ -37,6 +46,7 @@ struct Stage1Result {
   std::vector<double> score;               // 0..1, per feature; -1 when filtered by variance
   std::vector<std::uint32_t> pruned;       // candidates dropped as redundant
   double reduction_ratio = 0;              // selected / features
+  Stage1Timings timings;
 };
 
 // Scratch memory reused across calls on one backend.
