@@ -11,8 +11,17 @@ namespace firedrill::gpu {
 Result<Stage3Result> RunStage3(const DeviceBuffer& data, const DeviceBuffer& target, std::size_t samples,
                                std::size_t features, const std::vector<std::uint32_t>& candidates,
                                const FeatureStats& stats, const Stage3Options& options, Stage3Workspace* workspace) {
-  if (options.folds < 2 || samples < static_cast<std::size_t>(options.folds) * 2) {
-    return FD_STATUS(StatusCode::kInvalidArgument, "stage 3 needs at least 2 folds of at least 2 samples");
+  if (options.folds < 2) {
+    return FD_STATUS(StatusCode::kInvalidArgument,
+                     "stage 3 needs at least 2 cross-validation folds, got " + std::to_string(options.folds));
+  }
+  // An R^2 on fewer validation rows than this is noise, not a score.
+  constexpr std::size_t kMinRowsPerFold = 10;
+  if (samples < static_cast<std::size_t>(options.folds) * kMinRowsPerFold) {
+    return FD_STATUS(StatusCode::kInvalidArgument,
+                     "stage 3: " + std::to_string(options.folds) + " cross-validation folds need at least " +
+                         std::to_string(kMinRowsPerFold * options.folds) + " samples (" +
+                         std::to_string(kMinRowsPerFold) + " a fold), the dataset has " + std::to_string(samples));
   }
   if (candidates.empty() || stats.mean.size() != features) {
     return FD_STATUS(StatusCode::kInvalidArgument, "stage 3 needs candidates and stage 1's statistics");

@@ -95,6 +95,7 @@ const std::vector<ConfigKey>& ConfigKeys() {
       {"WORKERS", "job worker threads", kWhole, 0, 64},
       {"STAGE1_VARIANCE_THRESHOLD", "minimum variance for a feature to pass stage 1", kNumber, 0, 1e6},
       {"STAGE1_KEEP_RATIO", "share of features stage 1 keeps", kNumber, 0.001, 1},
+      {"STAGE3_CV_FOLDS", "stage 3's cross-validation folds (0: each mode's own, 3, 5 or 10)", kWhole, 0, 100},
       {"METAMODEL_BATCH_SIZE", "candidate subsets scored per inference batch", kWhole, 8, 65536},
       {"ADMISSION_RATE", "jobs admitted per second (0: unlimited)", kNumber, 0, 1e6},
       {"BACKUP_INTERVAL", "time between scheduled backups", kDuration, 1},
@@ -151,6 +152,8 @@ Result<double> ParseConfigValue(const std::string& key, const std::string& value
                                  std::to_string(static_cast<long long>(config.high)) + "]",
                         value);
       }
+      // One fold leaves nothing to validate on.
+      if (key == "STAGE3_CV_FOLDS" && number == 1) return BadValue(key, "0 (each mode's own) or 2 to 100", value);
       return static_cast<double>(number);
     }
     case ConfigKey::Form::kNumber: {

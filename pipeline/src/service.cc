@@ -486,6 +486,7 @@ void PipelineService::RunJob(const JobRecord& job, const std::string& worker) {
     std::lock_guard lock(mutex_);
     selection.stage1.min_variance = stage1_min_variance_;
     selection.stage1.keep_ratio = stage1_keep_ratio_;
+    if (stage3_folds_ > 0) selection.stage3.folds = stage3_folds_;
     selection.stage2.batch = std::max(selection.stage2.trees, metamodel_batch_);
   }
   selection.stage2.clock = &clock_;
@@ -907,6 +908,7 @@ std::map<std::string, std::string> PipelineService::Config() {
       {"WORKERS", std::to_string(wanted_workers_)},
       {"STAGE1_VARIANCE_THRESHOLD", Show(stage1_min_variance_)},
       {"STAGE1_KEEP_RATIO", Show(stage1_keep_ratio_)},
+      {"STAGE3_CV_FOLDS", std::to_string(stage3_folds_)},
       {"METAMODEL_BATCH_SIZE", std::to_string(metamodel_batch_)},
       {"ADMISSION_RATE", Show(admission_rate_)},
       {"BACKUP_INTERVAL",
@@ -939,6 +941,9 @@ Result<ActionOutcome> PipelineService::SetConfig(const std::string& key, const s
   } else if (key == "STAGE1_KEEP_RATIO") {
     std::lock_guard lock(mutex_);
     stage1_keep_ratio_ = number;
+  } else if (key == "STAGE3_CV_FOLDS") {
+    std::lock_guard lock(mutex_);
+    stage3_folds_ = whole;
   } else if (key == "METAMODEL_BATCH_SIZE") {
     std::lock_guard lock(mutex_);
     metamodel_batch_ = whole;

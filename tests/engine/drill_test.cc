@@ -138,7 +138,8 @@ INSTANTIATE_TEST_SUITE_P(Drills, ShippedDrill,
                          ::testing::Values("gpu-memory-exhaustion", "pipeline-stage-timeout", "system-down",
                                            "backup-overdue", "feature-reduction-ratio-anomaly",
                                            "feature-selection-quality-low", "throughput-low", "system-update",
-                                           "health-check-failing", "processing-stalled", "disaster-recovery"),
+                                           "health-check-failing", "processing-stalled", "disaster-recovery",
+                                           "high-error-rate"),
                          [](const ::testing::TestParamInfo<std::string>& param) {
                            std::string name = param.param;
                            std::replace(name.begin(), name.end(), '-', '_');
@@ -247,6 +248,15 @@ TEST_F(DrillTest, WithoutTheScaleUpThroughputStaysLow) {
 
 TEST_F(DrillTest, WithoutTheStageRestartTheWorkersStayBlocked) {
   RunWithoutTheFix("scenarios/processing-stalled.yaml", "restart-stage-1", "FeatureProcessingStalled");
+}
+
+// Without the rollback the bad folds hold to the end of the load: the last
+// phase's small jobs fail as well, and nothing is verified.
+TEST_F(DrillTest, WithoutTheRollbackTheSmallJobsKeepFailing) {
+  const auto verdicts = RunWithoutTheFix("scenarios/high-error-rate.yaml", "roll-back-stage3-folds", "PipelineErrorRate");
+  EXPECT_FALSE(verdicts.at("errorRate:after"));
+  EXPECT_TRUE(verdicts.at("errorRate:baseline"));
+  EXPECT_FALSE(verdicts.at("recovery"));
 }
 
 // Restarted on an empty data directory, the pipeline runs again, but the jobs

@@ -73,6 +73,11 @@ TEST(Stage3Test, RejectsBadInputs) {
   stats.variance.assign(10, 1);
   EXPECT_EQ(RunStage3(dataset->data, dataset->target, 100, 10, {42}, stats, {}, &workspace).status().code(),
             StatusCode::kInvalidArgument);
+  Stage3Options too_many_folds;
+  too_many_folds.folds = 11;
+  const auto refused = RunStage3(dataset->data, dataset->target, 100, 10, {1}, stats, too_many_folds, &workspace);
+  EXPECT_EQ(refused.status().message(),
+            "stage 3: 11 cross-validation folds need at least 110 samples (10 a fold), the dataset has 100");
 }
 
 }  // namespace

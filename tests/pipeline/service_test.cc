@@ -304,5 +304,37 @@ TEST_F(ServiceTest, AJobTooBigForTheDeviceFallsBackToTheCpu) {
   EXPECT_EQ(health["message"], "the last job ran on the CPU fallback (out_of_memory)");
 }
 
+// A bad STAGE3_CV_FOLDS fails the jobs too small for it, and only those,
+// naming both numbers; putting each mode's own back lets them run again.
+TEST_F(ServiceTest, TooManyCrossValidationFoldsFailSmallJobsUntilRolledBack) {
+  Start();
+  auto run = [&](int samples) {
+    const json body = {{"mode", "fast"},
+                       {"dataset", {{"samples", samples}, {"features", 200}, {"informative", 4}, {"seed", 5}}}};
+    const auto submitted = HttpCall("POST", Url("/v1/jobs"), body.dump());
+    EXPECT_EQ(submitted.status, 202) << submitted.body;
+    auto job = service_->WaitForJob(json::parse(submitted.body)["id"], 10min);
+    EXPECT_TRUE(job.ok()) << job.status();
+    return job.ok() ? *job : JobRecord{};
+  };
+  ASSERT_TRUE(service_->SetConfig("STAGE3_CV_FOLDS", "50").ok());
+  const JobRecord small = run(400);
+  EXPECT_EQ(small.state, JobState::kFailed);
+  EXPECT_NE(small.error.find("stage 3: 50 cross-validation folds need at least 500 samples (10 a fold), the dataset has 400"),
+            std::string::npos)
+      << small.error;
+  const JobRecord large = run(600);
+  EXPECT_EQ(large.state, JobState::kCompleted) << large.error;
+  EXPECT_NE(service_->metrics().Serialize().find("\nhsof_errors_total 1\n"), std::string::npos);
+
+  const auto refused = service_->SetConfig("STAGE3_CV_FOLDS", "1");
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("0 (each mode's own) or 2 to 100"), std::string::npos)
+      << refused.status();
+  ASSERT_TRUE(service_->SetConfig("STAGE3_CV_FOLDS", "0").ok());
+  const JobRecord again = run(400);
+  EXPECT_EQ(again.state, JobState::kCompleted) << again.error;
+}
+
 }  // namespace
 }  // namespace firedrill::pipeline

@@ -199,6 +199,7 @@ class PipelineService {
   double memory_fraction_ = 0;
   double stage1_min_variance_ = 1e-8;
   double stage1_keep_ratio_ = 0.1;
+  int stage3_folds_ = 0;  // 0: the mode's own
   int metamodel_batch_ = 256;
   double admission_rate_ = 0;  // jobs per second; 0: unlimited
   double admission_tokens_ = 0;
