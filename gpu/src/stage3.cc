@@ -15,13 +15,11 @@ Result<Stage3Result> RunStage3(const DeviceBuffer& data, const DeviceBuffer& tar
     return FD_STATUS(StatusCode::kInvalidArgument,
                      "stage 3 needs at least 2 cross-validation folds, got " + std::to_string(options.folds));
   }
-  // An R^2 on fewer validation rows than this is noise, not a score.
-  constexpr std::size_t kMinRowsPerFold = 10;
-  if (samples < static_cast<std::size_t>(options.folds) * kMinRowsPerFold) {
+  if (samples < static_cast<std::size_t>(options.folds) * 2) {
     return FD_STATUS(StatusCode::kInvalidArgument,
                      "stage 3: " + std::to_string(options.folds) + " cross-validation folds need at least " +
-                         std::to_string(kMinRowsPerFold * options.folds) + " samples (" +
-                         std::to_string(kMinRowsPerFold) + " a fold), the dataset has " + std::to_string(samples));
+                         std::to_string(2 * options.folds) + " samples (2 a fold), the dataset has " +
+                         std::to_string(samples));
   }
   if (candidates.empty() || stats.mean.size() != features) {
     return FD_STATUS(StatusCode::kInvalidArgument, "stage 3 needs candidates and stage 1's statistics");

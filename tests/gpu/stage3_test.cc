@@ -74,10 +74,10 @@ TEST(Stage3Test, RejectsBadInputs) {
   EXPECT_EQ(RunStage3(dataset->data, dataset->target, 100, 10, {42}, stats, {}, &workspace).status().code(),
             StatusCode::kInvalidArgument);
   Stage3Options too_many_folds;
-  too_many_folds.folds = 11;
+  too_many_folds.folds = 51;
   const auto refused = RunStage3(dataset->data, dataset->target, 100, 10, {1}, stats, too_many_folds, &workspace);
   EXPECT_EQ(refused.status().message(),
-            "stage 3: 11 cross-validation folds need at least 110 samples (10 a fold), the dataset has 100");
+            "stage 3: 51 cross-validation folds need at least 102 samples (2 a fold), the dataset has 100");
 }
 
 }  // namespace

@@ -320,7 +320,7 @@ TEST_F(ServiceTest, TooManyCrossValidationFoldsFailSmallJobsUntilRolledBack) {
   ASSERT_TRUE(service_->SetConfig("STAGE3_CV_FOLDS", "50").ok());
   const JobRecord small = run(400);
   EXPECT_EQ(small.state, JobState::kFailed);
-  EXPECT_NE(small.error.find("stage 3: 50 cross-validation folds need at least 500 samples (10 a fold), the dataset has 400"),
+  EXPECT_NE(small.error.find("stage 3: STAGE3_CV_FOLDS 50 needs at least 500 samples (10 a fold), the dataset has 400"),
             std::string::npos)
       << small.error;
   const JobRecord large = run(600);
