@@ -394,6 +394,19 @@ void PipelineService::RunJob(const JobRecord& job, const std::string& worker) {
                             .noise = 0,
                             .seed = request->dataset.seed};
   }
+  // Folds set by hand are held to 10 samples a fold (an R^2 on fewer rows is
+  // noise); each mode's own need only stage 3's 2. Checked before any work,
+  // and the error names the key.
+  int configured_folds = 0;
+  {
+    std::lock_guard lock(mutex_);
+    configured_folds = stage3_folds_;
+  }
+  if (configured_folds > 0 && spec.samples < 10 * static_cast<std::size_t>(configured_folds)) {
+    return fail("STAGE3_CV_FOLDS " + std::to_string(configured_folds) + " needs at least " +
+                std::to_string(10 * configured_folds) + " samples (10 a fold) for stage 3; the dataset has " +
+                std::to_string(spec.samples));
+  }
   // Generates the synthetic dataset, or uploads the CSV one, into `allocate`'s memory.
   auto make_dataset = [&](bool from_arena, gpu::Backend backend) -> Result<gpu::Dataset> {
     if (!table) {
@@ -482,23 +495,12 @@ void PipelineService::RunJob(const JobRecord& job, const std::string& worker) {
   const std::shared_ptr<const gpu::Metamodel> model = metamodel();
   gpu::SelectionWorkspace workspace;
   gpu::SelectionOptions selection = gpu::OptionsForMode(request->mode, spec.seed);
-  int configured_folds = 0;
+  if (configured_folds > 0) selection.stage3.folds = configured_folds;
   {
     std::lock_guard lock(mutex_);
     selection.stage1.min_variance = stage1_min_variance_;
     selection.stage1.keep_ratio = stage1_keep_ratio_;
-    configured_folds = stage3_folds_;
     selection.stage2.batch = std::max(selection.stage2.trees, metamodel_batch_);
-  }
-  // Folds set by hand are held to 10 samples a fold (an R^2 on fewer rows is
-  // noise); each mode's own need only stage 3's 2. The error names the key.
-  if (configured_folds > 0) {
-    selection.stage3.folds = configured_folds;
-    if (spec.samples < 10 * static_cast<std::size_t>(configured_folds)) {
-      return fail("stage 3: STAGE3_CV_FOLDS " + std::to_string(configured_folds) + " needs at least " +
-                  std::to_string(10 * configured_folds) + " samples (10 a fold), the dataset has " +
-                  std::to_string(spec.samples));
-    }
   }
   selection.stage2.clock = &clock_;
   selection.stage2.before_batch = [this] {

@@ -304,8 +304,9 @@ TEST_F(ServiceTest, AJobTooBigForTheDeviceFallsBackToTheCpu) {
   EXPECT_EQ(health["message"], "the last job ran on the CPU fallback (out_of_memory)");
 }
 
-// A bad STAGE3_CV_FOLDS fails the jobs too small for it, and only those,
-// naming both numbers; putting each mode's own back lets them run again.
+// A bad STAGE3_CV_FOLDS fails the jobs too small for it before they start,
+// and only those, naming the key and both numbers; putting each mode's own
+// back lets them run again.
 TEST_F(ServiceTest, TooManyCrossValidationFoldsFailSmallJobsUntilRolledBack) {
   Start();
   auto run = [&](int samples) {
@@ -320,7 +321,7 @@ TEST_F(ServiceTest, TooManyCrossValidationFoldsFailSmallJobsUntilRolledBack) {
   ASSERT_TRUE(service_->SetConfig("STAGE3_CV_FOLDS", "50").ok());
   const JobRecord small = run(400);
   EXPECT_EQ(small.state, JobState::kFailed);
-  EXPECT_NE(small.error.find("stage 3: STAGE3_CV_FOLDS 50 needs at least 500 samples (10 a fold), the dataset has 400"),
+  EXPECT_NE(small.error.find("STAGE3_CV_FOLDS 50 needs at least 500 samples (10 a fold) for stage 3; the dataset has 400"),
             std::string::npos)
       << small.error;
   const JobRecord large = run(600);

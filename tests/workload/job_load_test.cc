@@ -971,11 +971,11 @@ TEST(JobLoadKillTest, TheLedgerAccountsForEveryJobAcrossAKillAndTheResumeFinishe
   std::printf("seed %u\n", seed);
   const std::string directory = TempDirectory("jobload-kill");
   const std::string ledger_path = directory + "/ledger.jsonl";
-  // One worker and jobs well over 33 ms (16000 x 400; 4000 x 400 came to keep
-  // up here) against 30 sends a second, at most 6 open: the pipeline falls
-  // behind, so jobs are queued and running when it dies. Only three need to
-  // finish first, so a slow build (ASan beside other tests took over 2 s a
-  // job in CI) gets there too.
+  // One worker and jobs well over 33 ms (16000 x 400; 4000 x 400 kept up with
+  // 15 sends a second here) against 30 sends a second, at most 6 open: the
+  // pipeline falls behind, so jobs are queued and running when it dies. Only
+  // three need to finish first, so a slow build (ASan beside other tests took
+  // over 2 s a job in CI) gets there too.
   SpawnedPipeline pipeline = Spawn(directory, 1);
   ASSERT_FALSE(pipeline.ports.is_discarded());
 
@@ -1002,7 +1002,8 @@ TEST(JobLoadKillTest, TheLedgerAccountsForEveryJobAcrossAKillAndTheResumeFinishe
   JobLoadOptions load_options;
   load_options.phases.push_back(ConstantPhase("steady", 30, 3s, 6));
   load_options.run_id = "kill" + std::to_string(seed);
-  load_options.drain_timeout = 10s;
+  // The drain must outlast the wait for the kill below (the kill ends it).
+  load_options.drain_timeout = 90s;
   auto made = JobLoad::Make(std::move(load_options), JobMix::Make({kind}, seed).value(), client,
                             ledger, clock);
   ASSERT_TRUE(made.ok()) << made.status();
@@ -1025,7 +1026,7 @@ TEST(JobLoadKillTest, TheLedgerAccountsForEveryJobAcrossAKillAndTheResumeFinishe
         return completed >= 3 && open >= 3;
       },
       60s);
-  ASSERT_TRUE(ready) << "the pipeline never had three jobs open";
+  ASSERT_TRUE(ready) << "the pipeline never had three jobs done and three open at once";
   KillPipeline(pipeline);
   const auto killed = std::chrono::steady_clock::now();
   const JobLoadResult result = load.Wait();
