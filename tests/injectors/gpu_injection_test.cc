@@ -86,7 +86,8 @@ class GpuInjectionTest : public ::testing::Test {
   // would share its context with the burn and measure that context's own
   // scheduling instead; between processes the card time-slices.)
   double FmaRate() {
-    const std::string command = fs::read_symlink("/proc/self/exe").string() + " --fma-rate";
+    // Bounded, so a child stuck on the card cannot hold the GPU check.
+    const std::string command = "timeout 60 '" + fs::read_symlink("/proc/self/exe").string() + "' --fma-rate";
     FILE* probe = popen(command.c_str(), "r");
     if (probe == nullptr) {
       ADD_FAILURE() << "could not start " << command;
@@ -95,7 +96,7 @@ class GpuInjectionTest : public ::testing::Test {
     double rate = 0.0;
     const bool read = std::fscanf(probe, "%lf", &rate) == 1;
     const int status = pclose(probe);
-    EXPECT_TRUE(read && status == 0) << command << " failed (status " << status << ")";
+    EXPECT_TRUE(read && status == 0) << command << " failed (exit status " << WEXITSTATUS(status) << ")";
     return read ? rate : 0.0;
   }
   double Total() const { return static_cast<double>(device_.total_memory); }
